@@ -1,0 +1,270 @@
+// The node agent's dataplane config file: which networks this node carries, which local
+// endpoints (task TUNs) it owns, and where every remote overlay address lives. It is the
+// stand-in for the control plane until gossip and raft fill the same tables; it is turned
+// into table deltas (see dataplane/tables.ts TableWriter), never read by the dataplane itself.
+//
+// Every field is checked here, with a message that names the field and says what to do, so
+// a bad file fails before any device is created.
+
+import { readFileSync } from 'node:fs';
+import { IPv4, IPv4CidrRange, IPv6, IPv6CidrRange } from 'ip-num';
+import { ConfigError } from '../../errors.js';
+
+/** Protocol: IANA port for VXLAN (RFC 7348 section 5); swarm's default --data-path-port. */
+export const DEFAULT_DATA_PORT = 4789;
+/** Protocol: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (RFC 7348 section 5). */
+export const VXLAN_OVERHEAD_V4 = 50;
+/** Implementation: 1500-byte underlay minus the encapsulation, swarm's overlay default. */
+export const DEFAULT_OVERLAY_MTU = 1500 - VXLAN_OVERHEAD_V4;
+/** Protocol: VNIs are 24 bits (RFC 7348 section 5). */
+const VNI_MAX = 0xffffff;
+
+export interface NetworkConfig {
+  name: string;
+  vni: number;
+  subnet: string;
+  gateway: number;
+  subnet6?: string | undefined;
+  gateway6?: Uint8Array | undefined;
+  mtu: number;
+}
+
+export interface EndpointConfig {
+  network: string;
+  ipv4: number;
+  prefix4: number;
+  ipv6?: Uint8Array | undefined;
+  prefix6: number;
+  mac: Uint8Array;
+  tun: string;
+  netns: string;
+}
+
+export interface PeerConfig {
+  network: string;
+  ipv4?: number | undefined;
+  ipv6?: Uint8Array | undefined;
+  mac: Uint8Array;
+  vtep: number;
+  port: number;
+}
+
+export interface AgentConfig {
+  node: string;
+  underlay: { address: string; addressU32: number; port: number; socketBuffer: number };
+  dataplane: {
+    /** Ask the kernel for TUN checksum/TSO/USO offloads and use UDP GSO/GRO (false: a naive baseline). */
+    offloads: boolean;
+    /** Merge in-order TCP segments from the underlay before writing to a task's TUN. */
+    coalesce: boolean;
+  };
+  networks: NetworkConfig[];
+  endpoints: EndpointConfig[];
+  peers: PeerConfig[];
+}
+
+export function loadAgentConfig(path: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, `cannot read the config file (${(err as NodeJS.ErrnoException).code ?? 'error'}): check the path`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, `not valid JSON (${(err as Error).message}): fix the syntax`);
+  }
+  return parseAgentConfig(raw);
+}
+
+export function parseAgentConfig(raw: unknown): AgentConfig {
+  const root = obj(raw, 'config');
+  const node = str(root.node ?? 'node', 'node');
+  const u = obj(root.underlay, 'underlay');
+  const underlayAddress = str(u.address, 'underlay.address');
+  const underlay = {
+    address: underlayAddress,
+    addressU32: ipv4(underlayAddress, 'underlay.address'),
+    port: int(u.port ?? DEFAULT_DATA_PORT, 'underlay.port', 1, 65535),
+    socketBuffer: int(u.socketBuffer ?? 16 << 20, 'underlay.socketBuffer', 65536, 1 << 30),
+  };
+  const d = root.dataplane === undefined ? {} : obj(root.dataplane, 'dataplane');
+  const dataplane = {
+    offloads: bool(d.offloads ?? true, 'dataplane.offloads'),
+    coalesce: bool(d.coalesce ?? true, 'dataplane.coalesce'),
+  };
+
+  const networks: NetworkConfig[] = arr(root.networks, 'networks').map((n, i) => {
+    const p = `networks[${i}]`;
+    const o = obj(n, p);
+    const subnet = str(o.subnet, `${p}.subnet`);
+    const range = cidr4(subnet, `${p}.subnet`);
+    const gateway = o.gateway === undefined ? Number(range.getFirst().getValue()) + 1 : ipv4(o.gateway, `${p}.gateway`);
+    const net: NetworkConfig = {
+      name: str(o.name, `${p}.name`),
+      vni: int(o.vni, `${p}.vni`, 1, VNI_MAX),
+      subnet,
+      gateway,
+      mtu: int(o.mtu ?? DEFAULT_OVERLAY_MTU, `${p}.mtu`, 1280, 65535 - VXLAN_OVERHEAD_V4),
+    };
+    if (!range.contains(IPv4.fromNumber(BigInt(gateway)))) throw new ConfigError(`${p}.gateway`, `not inside ${subnet}: pick an address of the subnet`);
+    if (o.subnet6 !== undefined) {
+      net.subnet6 = str(o.subnet6, `${p}.subnet6`);
+      const r6 = cidr6(net.subnet6, `${p}.subnet6`);
+      net.gateway6 = o.gateway6 === undefined ? bigintTo16(r6.getFirst().getValue() + 1n) : ipv6(o.gateway6, `${p}.gateway6`);
+    }
+    return net;
+  });
+  const byName = new Map<string, NetworkConfig>();
+  const vnis = new Set<number>();
+  networks.forEach((n, i) => {
+    if (byName.has(n.name)) throw new ConfigError(`networks[${i}].name`, `duplicate network name ${n.name}: names must be unique`);
+    if (vnis.has(n.vni)) throw new ConfigError(`networks[${i}].vni`, `VNI ${n.vni} is used twice: give each network its own VNI`);
+    byName.set(n.name, n);
+    vnis.add(n.vni);
+  });
+  const network = (v: unknown, p: string): NetworkConfig => {
+    const name = str(v, p);
+    const n = byName.get(name);
+    if (!n) throw new ConfigError(p, `unknown network ${name}: declare it under networks`);
+    return n;
+  };
+
+  const seen = new Set<string>();
+  const claim = (net: string, addr: string, p: string): void => {
+    const key = `${net}/${addr}`;
+    if (seen.has(key)) throw new ConfigError(p, `address ${addr} appears twice in network ${net}: each address has one owner`);
+    seen.add(key);
+  };
+
+  const tunNames = new Set<string>();
+  const endpoints: EndpointConfig[] = arr(root.endpoints ?? [], 'endpoints').map((e, i) => {
+    const p = `endpoints[${i}]`;
+    const o = obj(e, p);
+    const net = network(o.network, `${p}.network`);
+    const v4 = ipv4(o.ipv4, `${p}.ipv4`);
+    if (!cidr4(net.subnet, '').contains(IPv4.fromNumber(BigInt(v4)))) throw new ConfigError(`${p}.ipv4`, `not inside ${net.subnet}: use an address of the network`);
+    claim(net.name, String(o.ipv4), `${p}.ipv4`);
+    const tun = str(o.tun, `${p}.tun`);
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun)) throw new ConfigError(`${p}.tun`, 'interface names are 1 to 15 letters, digits, "_", "." or "-"');
+    if (tunNames.has(tun)) throw new ConfigError(`${p}.tun`, `TUN name ${tun} is used twice`);
+    tunNames.add(tun);
+    const ep: EndpointConfig = {
+      network: net.name, ipv4: v4, prefix4: Number(net.subnet.split('/')[1]), prefix6: 64,
+      mac: o.mac === undefined ? macFromIPv4(v4) : mac(o.mac, `${p}.mac`),
+      tun, netns: str(o.netns, `${p}.netns`),
+    };
+    if (o.ipv6 !== undefined) {
+      if (!net.subnet6) throw new ConfigError(`${p}.ipv6`, `network ${net.name} has no subnet6: add one or drop the IPv6 address`);
+      ep.ipv6 = ipv6(o.ipv6, `${p}.ipv6`);
+      ep.prefix6 = Number(net.subnet6.split('/')[1]);
+      claim(net.name, String(o.ipv6), `${p}.ipv6`);
+    }
+    return ep;
+  });
+
+  const peers: PeerConfig[] = arr(root.peers ?? [], 'peers').map((e, i) => {
+    const p = `peers[${i}]`;
+    const o = obj(e, p);
+    const net = network(o.network, `${p}.network`);
+    if (o.ipv4 === undefined && o.ipv6 === undefined) throw new ConfigError(p, 'a peer needs ipv4 or ipv6');
+    const v4 = o.ipv4 === undefined ? undefined : ipv4(o.ipv4, `${p}.ipv4`);
+    if (v4 !== undefined) claim(net.name, String(o.ipv4), `${p}.ipv4`);
+    const v6 = o.ipv6 === undefined ? undefined : ipv6(o.ipv6, `${p}.ipv6`);
+    if (v6 !== undefined) claim(net.name, String(o.ipv6), `${p}.ipv6`);
+    if (o.mac === undefined && v4 === undefined) throw new ConfigError(`${p}.mac`, 'an IPv6-only peer needs its mac');
+    return {
+      network: net.name, ipv4: v4, ipv6: v6,
+      mac: o.mac === undefined ? macFromIPv4(v4!) : mac(o.mac, `${p}.mac`),
+      vtep: ipv4(o.vtep, `${p}.vtep`),
+      port: int(o.port ?? underlay.port, `${p}.port`, 1, 65535),
+    };
+  });
+
+  return { node, underlay, dataplane, networks, endpoints, peers };
+}
+
+/** Docker's convention: 02:42 followed by the four IPv4 bytes. */
+export function macFromIPv4(ip: number): Uint8Array {
+  return Uint8Array.of(0x02, 0x42, (ip >>> 24) & 255, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
+}
+
+export function formatIPv4(ip: number): string {
+  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+export function formatIPv6(b: Uint8Array): string {
+  return IPv6.fromBigInt(bytesToBigint(b)).toString();
+}
+
+function obj(v: unknown, p: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(p, 'must be an object');
+  return v as Record<string, unknown>;
+}
+function arr(v: unknown, p: string): unknown[] {
+  if (!Array.isArray(v)) throw new ConfigError(p, 'must be an array');
+  return v;
+}
+function str(v: unknown, p: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(p, 'must be a non-empty string');
+  return v;
+}
+function bool(v: unknown, p: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(p, 'must be true or false');
+  return v;
+}
+function int(v: unknown, p: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(p, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+function ipv4(v: unknown, p: string): number {
+  const s = str(v, p);
+  try {
+    return Number(IPv4.fromString(s).getValue());
+  } catch {
+    throw new ConfigError(p, `${s} is not an IPv4 address`);
+  }
+}
+function ipv6(v: unknown, p: string): Uint8Array {
+  const s = str(v, p);
+  try {
+    return bigintTo16(IPv6.fromString(s).getValue());
+  } catch {
+    throw new ConfigError(p, `${s} is not an IPv6 address`);
+  }
+}
+function cidr4(s: string, p: string): IPv4CidrRange {
+  try {
+    return IPv4CidrRange.fromCidr(s);
+  } catch {
+    throw new ConfigError(p, `${s} is not an IPv4 CIDR such as 10.0.1.0/24`);
+  }
+}
+function cidr6(s: string, p: string): IPv6CidrRange {
+  try {
+    return IPv6CidrRange.fromCidr(s);
+  } catch {
+    throw new ConfigError(p, `${s} is not an IPv6 CIDR such as fd00:1::/64`);
+  }
+}
+function mac(v: unknown, p: string): Uint8Array {
+  const s = str(v, p);
+  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(s);
+  if (!m) throw new ConfigError(p, `${s} is not a MAC address such as 02:42:0a:00:01:02`);
+  return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
+}
+function bigintTo16(x: bigint): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 15; i >= 0; i--) {
+    out[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+function bytesToBigint(b: Uint8Array): bigint {
+  let x = 0n;
+  for (const byte of b) x = (x << 8n) | BigInt(byte);
+  return x;
+}

@@ -1,0 +1,45 @@
+import { native } from './native.js';
+import type { PollHandle, TunOpenResult } from './native-api.js';
+import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
+import type { TunDevice } from './types.js';
+
+/** A TUN device opened by the native addon: IFF_VNET_HDR always on, offloads as granted. */
+export class NativeTun implements TunDevice {
+  readonly name: string;
+  readonly fd: number;
+  /** TUN_F_* bits the kernel accepted. */
+  readonly offloads: number;
+  #poll: PollHandle | undefined;
+  #closed = false;
+
+  constructor(opened: TunOpenResult) {
+    this.name = opened.name;
+    this.fd = opened.fd;
+    this.offloads = opened.offloads;
+  }
+
+  static open(name: string, offloadMask: number, multiQueue = false): NativeTun {
+    return new NativeTun(native.tunOpen(name, multiQueue, offloadMask));
+  }
+
+  read(batch: PacketBatch, first: number, max: number): number {
+    return native.tunRead(this.fd, batch.buf, SLOT_SIZE, HEADROOM, batch.vec, first, max);
+  }
+
+  write(buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean): number {
+    return native.tunWrite(this.fd, buf, vec, idx, n, coalesce);
+  }
+
+  start(onReadable: () => void): void {
+    if (this.#poll || this.#closed) return;
+    this.#poll = native.poll(this.fd, onReadable);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#poll) native.pollStop(this.#poll);
+    this.#poll = undefined;
+    native.close(this.fd);
+  }
+}

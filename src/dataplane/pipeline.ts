@@ -1,0 +1,417 @@
+// The forwarding decision (DESIGN.md section 3), one batch at a time.
+//
+//   from a task's TUN:   validate → anti-spoof → look up the destination in the network's table
+//                        → local task: pass the packet (or TSO super-packet) through whole to its TUN
+//                        → remote task: put VXLAN + inner Ethernet in the headroom, hand to UDP
+//                          (the addon splits super-packets into segments and sends with UDP GSO)
+//                        → too big for the overlay with DF: ICMP frag-needed / packet-too-big back
+//   from the underlay:   for each datagram (GRO hands many per slot): VXLAN → VNI → inner frame
+//                        → ARP request / neighbour solicitation for a local task: answer it
+//                        → IPv4/IPv6 for a local task: queue for its TUN (the addon coalesces TCP)
+//                        → anything else: drop, counted by reason. Never relayed back to the
+//                          underlay, so two nodes with stale tables cannot loop a packet.
+//
+// Nothing here allocates per packet: packets stay in the slabs they were read into, per-TUN
+// write lists are preallocated Int32Arrays of indices, replies are built in a reply slab.
+
+import {
+  C_ARP_REPLIES, C_BATCHES, C_ICMP_ERRORS_SENT, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
+  C_TUN_TX_BYTES, C_TUN_TX_PACKETS, C_UDP_RX_BYTES, C_UDP_RX_DATAGRAMS, C_UDP_TX_BYTES, C_UDP_TX_PACKETS,
+  DROP_BAD_OFFLOAD, DROP_IO, DROP_MALFORMED, DROP_MULTICAST, DROP_NOT_LOCAL, DROP_NO_ROUTE, DROP_OVERSIZE,
+  DROP_SPOOFED_SOURCE, DROP_UNKNOWN_VNI, DROP_UNSUPPORTED, DROP_VXLAN_BAD, type DataplaneCounters,
+} from './counters.js';
+import {
+  BATCH, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM, PV_ADDR, PV_CSUM_OFF, PV_CSUM_START, PV_GSO_SIZE,
+  PV_GSO_TYPE, PV_HDR_LEN, PV_INNER, PV_LEN, PV_OFF, PV_PORT, PV_SEG, PV_STRIDE, PV_VFLAGS, newPacketVec, type PacketBatch,
+} from './io/packet-vec.js';
+import type { UdpBind } from './io/types.js';
+import {
+  checkArp, checkIPv4, checkIPv6, checkNeighborSolicitation, isIcmpError, isIcmpv6Error, writeArpReply,
+  writeIcmpFragNeeded, writeNeighborAdvertisement, writePacketTooBig,
+} from './packet/index.js';
+import { ROUTE_LOCAL, type NetworkState, type OverlayTables } from './tables.js';
+
+/** Protocol: VXLAN header (RFC 7348 section 5) plus the inner Ethernet header. */
+export const ENCAP_PREFIX = 8 + 14;
+/** Protocol: the I flag of the VXLAN header: the VNI is valid (RFC 7348 section 5). */
+const VXLAN_FLAG_I = 0x08;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_ARP = 0x0806;
+const ETHERTYPE_IPV6 = 0x86dd;
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+const PROTO_ICMPV6 = 58;
+const ICMPV6_NS = 135;
+/** Implementation: GRO hands at most 64 segments per slot (UDP_MAX_SEGMENTS on receive is lower). */
+const MAX_SEGMENTS_PER_SLOT = 64;
+/** Ethernet minimum frame without FCS (IEEE 802.3): ARP replies are padded to it like the kernel's. */
+const ETH_MIN_FRAME = 60;
+/** Implementation: reply slab slots; an ICMP error quotes at most 1280 bytes (RFC 4443 3.2). */
+const REPLY_SLOT = 2048;
+const REPLY_SLOTS = 64;
+
+export interface PipelineOptions {
+  /** Merge in-order TCP segments from the underlay into super-packets before the TUN write. */
+  coalesce: boolean;
+  /** UDP port remote VTEPs listen on, for replies (ARP, NA) to the sender's VTEP. */
+  dataPort: number;
+}
+
+export class Pipeline {
+  readonly tables: OverlayTables;
+  readonly counters: DataplaneCounters;
+  readonly udp: UdpBind;
+  readonly options: PipelineOptions;
+
+  readonly #udpIdx = new Int32Array(BATCH);
+  // Per destination TUN: a list of indices into the vector being flushed.
+  #tunLists: Int32Array[] = [];
+  #tunCounts = new Int32Array(16);
+  readonly #pendingTuns = new Int32Array(BATCH * MAX_SEGMENTS_PER_SLOT);
+  #pendingCount = 0;
+  // One vector entry per received GRO segment (inner IP packets inside the receive slab).
+  readonly #rxVec = newPacketVec(BATCH * MAX_SEGMENTS_PER_SLOT);
+  #rxCount = 0;
+  // Replies (ARP, NA, ICMP errors) are built here; never more than REPLY_SLOTS per batch.
+  readonly #reply = Buffer.alloc(REPLY_SLOTS * REPLY_SLOT);
+  readonly #replyVec = newPacketVec(REPLY_SLOTS);
+  readonly #replyIdx = new Int32Array(REPLY_SLOTS);
+  #replyCount = 0;
+
+  constructor(tables: OverlayTables, udp: UdpBind, counters: DataplaneCounters, options: PipelineOptions) {
+    this.tables = tables;
+    this.udp = udp;
+    this.counters = counters;
+    this.options = options;
+  }
+
+  /** Forwards packets 0..n-1 of `batch`, read from the TUN at `tunIndex`. */
+  fromTun(tunIndex: number, batch: PacketBatch, n: number): void {
+    const t = this.tables;
+    const c = this.counters.counters;
+    const buf = batch.buf;
+    const vec = batch.vec;
+    const srcRoute = t.tunRoute[tunIndex]!;
+    const net = t.networks[t.routeNet[srcRoute]!];
+    const routeKind = t.routeKind, routeMac = t.routeMac, routeTun = t.routeTun;
+    let nUdp = 0;
+    c[C_BATCHES]!++;
+    if (!net) {
+      this.counters.drop(DROP_NO_ROUTE, n);
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const b = i * PV_STRIDE;
+      const off = vec[b + PV_OFF]!;
+      const len = vec[b + PV_LEN]!;
+      c[C_TUN_RX_PACKETS]!++;
+      c[C_TUN_RX_BYTES]! += len;
+      const rid = this.#routeFromTask(buf, off, len, net, srcRoute);
+      if (rid < 0) continue; // dropped and counted
+      const gso = vec[b + PV_GSO_TYPE]!;
+      if (gso !== GSO_NONE && gso !== GSO_TCPV4 && gso !== GSO_TCPV6 && gso !== GSO_UDP_L4) {
+        this.counters.drop(DROP_BAD_OFFLOAD);
+        continue;
+      }
+      if (routeKind[rid] === ROUTE_LOCAL) {
+        // Same node: the super-packet goes through whole, virtio header and all.
+        c[C_LOCAL_FORWARD]!++;
+        this.#queueTun(routeTun[rid]!, i);
+        continue;
+      }
+      // Remote: the largest packet on the wire is one segment of a super-packet.
+      const wireSize = gso === GSO_NONE ? len : l4HeaderEnd(buf, off, len) - off + vec[b + PV_GSO_SIZE]!;
+      if (wireSize > net.mtu && this.#tooBig(tunIndex, buf, off, len, net)) continue;
+      const p = off - ENCAP_PREFIX;
+      writeEncapPrefix(buf, p, net.vni, routeMac, rid * 6, routeMac, srcRoute * 6, (buf[off]! >> 4) === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
+      vec[b + PV_OFF] = p;
+      vec[b + PV_LEN] = len + ENCAP_PREFIX;
+      vec[b + PV_INNER] = ENCAP_PREFIX;
+      vec[b + PV_ADDR] = t.routeVtep[rid]!;
+      vec[b + PV_PORT] = t.routePort[rid]!;
+      this.#udpIdx[nUdp++] = i;
+      c[C_UDP_TX_PACKETS]!++;
+      c[C_UDP_TX_BYTES]! += len + ENCAP_PREFIX;
+    }
+    if (nUdp > 0) {
+      const sent = this.udp.send(buf, vec, this.#udpIdx, nUdp);
+      if (sent < nUdp) this.counters.drop(DROP_IO, nUdp - sent);
+    }
+    this.#flushTuns(buf, vec, false);
+  }
+
+  /** Handles datagrams 0..n-1 of `batch`, received on the underlay socket. */
+  fromUdp(batch: PacketBatch, n: number): void {
+    const c = this.counters.counters;
+    const buf = batch.buf;
+    const vec = batch.vec;
+    c[C_BATCHES]!++;
+    this.#rxCount = 0;
+    this.#replyCount = 0;
+    for (let i = 0; i < n; i++) {
+      const b = i * PV_STRIDE;
+      const off = vec[b + PV_OFF]!;
+      const end = off + vec[b + PV_LEN]!;
+      const seg = vec[b + PV_SEG]!;
+      const step = seg > 0 ? seg : end - off;
+      const vtep = vec[b + PV_ADDR]!;
+      for (let o = off; o < end; o += step) {
+        const l = Math.min(step, end - o);
+        c[C_UDP_RX_DATAGRAMS]!++;
+        c[C_UDP_RX_BYTES]! += l;
+        this.#fromUnderlay(buf, o, l, vtep);
+        if (this.#rxCount >= this.#rxVec.length / PV_STRIDE) this.#flushRx(buf); // cannot happen with 64 segments per slot; kept as a bound
+      }
+    }
+    this.#flushRx(buf);
+    if (this.#replyCount > 0) {
+      const sent = this.udp.send(this.#reply, this.#replyVec, this.#replyIdx, this.#replyCount);
+      if (sent < this.#replyCount) this.counters.drop(DROP_IO, this.#replyCount - sent);
+      this.#replyCount = 0;
+    }
+  }
+
+  /** Returns the route id for a packet a task sent, or -1 after counting the drop. */
+  #routeFromTask(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number): number {
+    const t = this.tables;
+    if (len < 1) return this.#dropped(DROP_MALFORMED);
+    const version = buf[off]! >> 4;
+    let rid: number;
+    if (version === 4) {
+      if (checkIPv4(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
+      if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
+      const dst = buf.readUInt32BE(off + 16);
+      if (dst >= 0xe0000000) return this.#dropped(DROP_MULTICAST); // 224/4 multicast, 240/4, broadcast
+      rid = net.v4.get4(dst);
+    } else if (version === 6) {
+      if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
+      if (buf[off + 24] === 0xff) return this.#dropped(DROP_MULTICAST); // ff00::/8: RS, MLD reports ...
+      if (!t.routeHas6[srcRoute] || !equal16(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
+      rid = net.v6.get6(buf, off + 24);
+    } else {
+      return this.#dropped(DROP_MALFORMED);
+    }
+    if (rid < 0) return this.#dropped(DROP_NO_ROUTE);
+    return rid;
+  }
+
+  /**
+   * An oversize packet from a task. IPv4 with DF and every IPv6 packet get an ICMP error back
+   * (RFC 1191, RFC 8201) and are dropped: returns true. IPv4 without DF is sent anyway (the
+   * underlay socket lets the kernel fragment the outer datagram, like the kernel's vxlan
+   * with df unset): returns false.
+   */
+  #tooBig(tunIndex: number, buf: Buffer, off: number, len: number, net: NetworkState): boolean {
+    const v4 = buf[off]! >> 4 === 4;
+    if (v4 && (buf[off + 6]! & 0x40) === 0) return false;
+    this.counters.drop(DROP_OVERSIZE);
+    if (v4 ? isIcmpError(buf, off) : isIcmpv6Error(buf, off)) return true;
+    const r = this.#reply;
+    const p = HEADROOM; // slot 0: written and flushed right here, the rare path
+    const quoted = Math.min(len, 1280);
+    const n = v4
+      ? writeIcmpFragNeeded(r, p, buf, off, quoted, net.mtu, net.gateway4)
+      : net.gateway6 ? writePacketTooBig(r, p, buf, off, quoted, net.mtu, net.gateway6, 0) : 0;
+    if (n <= 0) return true;
+    const v = this.#replyVec;
+    v.fill(0, 0, PV_STRIDE);
+    v[PV_OFF] = p;
+    v[PV_LEN] = n;
+    this.#replyIdx[0] = 0;
+    const tun = this.tables.tuns[tunIndex];
+    if (tun && tun.write(r, v, this.#replyIdx, 1, false) === 1) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
+    else this.counters.drop(DROP_IO);
+    return true;
+  }
+
+  /** One VXLAN datagram at buf[o, o+l) from the VTEP `vtep`. */
+  #fromUnderlay(buf: Buffer, o: number, l: number, vtep: number): void {
+    const t = this.tables;
+    if (l < ENCAP_PREFIX || (buf[o]! & VXLAN_FLAG_I) === 0) return void this.counters.drop(DROP_VXLAN_BAD);
+    const vni = (buf[o + 4]! << 16) | (buf[o + 5]! << 8) | buf[o + 6]!;
+    const ni = t.byVni.get4(vni);
+    const net = ni >= 0 ? t.networks[ni] : undefined;
+    if (!net) return void this.counters.drop(DROP_UNKNOWN_VNI);
+    const eth = o + 8;
+    const type = (buf[eth + 12]! << 8) | buf[eth + 13]!;
+    const ip = eth + 14;
+    const ipLen = l - ENCAP_PREFIX;
+    let rid: number;
+    let pktLen: number;
+    if (type === ETHERTYPE_IPV4) {
+      if (checkIPv4(buf, ip, ipLen) !== 0) return void this.counters.drop(DROP_MALFORMED);
+      const dst = buf.readUInt32BE(ip + 16);
+      if (dst >= 0xe0000000) return void this.counters.drop(DROP_MULTICAST);
+      rid = net.v4.get4(dst);
+      pktLen = buf.readUInt16BE(ip + 2); // frames may carry Ethernet padding after the packet
+    } else if (type === ETHERTYPE_IPV6) {
+      if (checkIPv6(buf, ip, ipLen) !== 0) return void this.counters.drop(DROP_MALFORMED);
+      if (buf[ip + 6] === PROTO_ICMPV6 && ipLen > 40 && buf[ip + 40] === ICMPV6_NS) return this.#answerNs(buf, eth, ip, ipLen, net, vtep);
+      if (buf[ip + 24] === 0xff) return void this.counters.drop(DROP_MULTICAST);
+      rid = net.v6.get6(buf, ip + 24);
+      pktLen = 40 + buf.readUInt16BE(ip + 4);
+    } else if (type === ETHERTYPE_ARP) {
+      return this.#answerArp(buf, eth, ip, ipLen, net, vtep);
+    } else {
+      return void this.counters.drop(DROP_UNSUPPORTED);
+    }
+    if (rid < 0) return void this.counters.drop(DROP_NO_ROUTE);
+    if (t.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
+    const k = this.#rxCount++;
+    const v = this.#rxVec;
+    const b = k * PV_STRIDE;
+    v[b + PV_OFF] = ip;
+    v[b + PV_LEN] = pktLen;
+    v[b + PV_GSO_TYPE] = 0;
+    v[b + PV_GSO_SIZE] = 0;
+    v[b + PV_CSUM_START] = 0;
+    v[b + PV_CSUM_OFF] = 0;
+    v[b + PV_HDR_LEN] = 0;
+    v[b + PV_VFLAGS] = 0;
+    v[b + PV_INNER] = 0;
+    this.#queueTun(t.routeTun[rid]!, k);
+  }
+
+  #answerArp(buf: Buffer, eth: number, arp: number, len: number, net: NetworkState, vtep: number): void {
+    // RFC 826: Ethernet/IPv4 request (op 1) for an address a local task holds.
+    if (checkArp(buf, arp, len) !== 0) return void this.counters.drop(DROP_MALFORMED);
+    if (buf.readUInt16BE(arp + 6) !== 1) return void this.counters.drop(DROP_UNSUPPORTED);
+    const target = buf.readUInt32BE(arp + 24);
+    const rid = net.v4.get4(target);
+    if (rid < 0 || this.tables.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
+    const slot = this.#takeReplySlot(vtep);
+    if (slot < 0) return;
+    const r = this.#reply;
+    const p = slot * REPLY_SLOT + HEADROOM;
+    const mac = this.tables.routeMac;
+    writeEncapPrefix(r, p, net.vni, buf, arp + 8, mac, rid * 6, ETHERTYPE_ARP);
+    const n = writeArpReply(r, p + ENCAP_PREFIX, mac, rid * 6, target, buf, arp + 8, buf.readUInt32BE(arp + 14));
+    r.fill(0, p + ENCAP_PREFIX + n, p + 8 + ETH_MIN_FRAME);
+    this.#replyVec[slot * PV_STRIDE + PV_LEN] = Math.max(ENCAP_PREFIX + n, 8 + ETH_MIN_FRAME);
+    this.counters.counters[C_ARP_REPLIES]!++;
+  }
+
+  #answerNs(buf: Buffer, eth: number, ip: number, len: number, net: NetworkState, vtep: number): void {
+    // RFC 4861 7.2.4: a solicitation for a target a local task holds gets a solicited
+    // advertisement; DAD probes (unspecified source) are left alone: nothing here owns
+    // addresses that a remote node could be claiming.
+    if (checkNeighborSolicitation(buf, ip, len) !== 0) return void this.counters.drop(DROP_MALFORMED);
+    const rid = net.v6.get6(buf, ip + 48);
+    if (rid < 0 || this.tables.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
+    if (isUnspecified(buf, ip + 8)) return void this.counters.drop(DROP_UNSUPPORTED);
+    const slot = this.#takeReplySlot(vtep);
+    if (slot < 0) return;
+    const r = this.#reply;
+    const p = slot * REPLY_SLOT + HEADROOM;
+    const t = this.tables;
+    writeEncapPrefix(r, p, net.vni, buf, eth + 6, t.routeMac, rid * 6, ETHERTYPE_IPV6);
+    const n = writeNeighborAdvertisement(r, p + ENCAP_PREFIX, t.routeIpv6, rid * 16, buf, ip + 8, t.routeMac, rid * 6, true);
+    this.#replyVec[slot * PV_STRIDE + PV_LEN] = ENCAP_PREFIX + n;
+    this.counters.counters[C_ND_REPLIES]!++;
+  }
+
+  #takeReplySlot(vtep: number): number {
+    if (this.#replyCount >= REPLY_SLOTS) {
+      this.counters.drop(DROP_IO);
+      return -1;
+    }
+    const slot = this.#replyCount++;
+    const v = this.#replyVec;
+    const b = slot * PV_STRIDE;
+    v.fill(0, b, b + PV_STRIDE);
+    v[b + PV_OFF] = slot * REPLY_SLOT + HEADROOM;
+    v[b + PV_ADDR] = vtep;
+    v[b + PV_PORT] = this.options.dataPort;
+    this.#replyIdx[slot] = slot;
+    return slot;
+  }
+
+  #queueTun(tunIndex: number, entry: number): void {
+    if (tunIndex >= this.#tunCounts.length) {
+      const counts = new Int32Array(tunIndex * 2 + 1);
+      counts.set(this.#tunCounts);
+      this.#tunCounts = counts;
+    }
+    let list = this.#tunLists[tunIndex];
+    if (!list) list = this.#tunLists[tunIndex] = new Int32Array(BATCH * MAX_SEGMENTS_PER_SLOT);
+    const k = this.#tunCounts[tunIndex]!;
+    if (k === 0) this.#pendingTuns[this.#pendingCount++] = tunIndex;
+    list[k] = entry;
+    this.#tunCounts[tunIndex] = k + 1;
+  }
+
+  #flushRx(buf: Buffer): void {
+    this.#flushTuns(buf, this.#rxVec, this.options.coalesce);
+    this.#rxCount = 0;
+  }
+
+  #flushTuns(buf: Buffer, vec: Int32Array, coalesce: boolean): void {
+    const c = this.counters.counters;
+    for (let p = 0; p < this.#pendingCount; p++) {
+      const ti = this.#pendingTuns[p]!;
+      const n = this.#tunCounts[ti]!;
+      this.#tunCounts[ti] = 0;
+      const tun = this.tables.tuns[ti];
+      const list = this.#tunLists[ti]!;
+      if (!tun) {
+        this.counters.drop(DROP_NO_ROUTE, n);
+        continue;
+      }
+      const written = tun.write(buf, vec, list, n, coalesce);
+      c[C_TUN_TX_PACKETS]! += written;
+      for (let k = 0; k < n; k++) c[C_TUN_TX_BYTES]! += vec[list[k]! * PV_STRIDE + PV_LEN]!;
+      if (written < n) this.counters.drop(DROP_IO, n - written);
+    }
+    this.#pendingCount = 0;
+  }
+
+  #dropped(reason: number): number {
+    this.counters.drop(reason);
+    return -1;
+  }
+}
+
+/** VXLAN header (flags I, VNI) then inner Ethernet (dst, src, type) at buf[p, p+22). */
+function writeEncapPrefix(
+  buf: Buffer, p: number, vni: number, dstMac: Uint8Array, dstOff: number, srcMac: Uint8Array, srcOff: number, type: number,
+): void {
+  buf[p] = VXLAN_FLAG_I;
+  buf[p + 1] = 0;
+  buf[p + 2] = 0;
+  buf[p + 3] = 0;
+  buf[p + 4] = vni >>> 16;
+  buf[p + 5] = (vni >>> 8) & 0xff;
+  buf[p + 6] = vni & 0xff;
+  buf[p + 7] = 0;
+  const e = p + 8;
+  for (let k = 0; k < 6; k++) buf[e + k] = dstMac[dstOff + k]!;
+  for (let k = 0; k < 6; k++) buf[e + 6 + k] = srcMac[srcOff + k]!;
+  buf[e + 12] = type >>> 8;
+  buf[e + 13] = type & 0xff;
+}
+
+/** Offset just past the TCP or UDP header of the IP packet at off (for segment sizes). */
+function l4HeaderEnd(buf: Buffer, off: number, len: number): number {
+  let l4: number;
+  let proto: number;
+  if (buf[off]! >> 4 === 4) {
+    l4 = off + (buf[off]! & 0x0f) * 4;
+    proto = buf[off + 9]!;
+  } else {
+    l4 = off + 40;
+    proto = buf[off + 6]!;
+  }
+  if (proto === PROTO_TCP && l4 + 13 <= off + len) return l4 + (buf[l4 + 12]! >> 4) * 4;
+  if (proto === PROTO_UDP) return l4 + 8;
+  return l4;
+}
+
+function equal16(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let k = 0; k < 16; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
+}
+
+function isUnspecified(a: Uint8Array, o: number): boolean {
+  for (let k = 0; k < 16; k++) if (a[o + k] !== 0) return false;
+  return true;
+}

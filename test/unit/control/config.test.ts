@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseAgentConfig } from '../../../src/control/agent/config.js';
+
+const good = () => ({
+  node: 'h1',
+  underlay: { address: '198.51.100.11' },
+  networks: [{ name: 'demo', vni: 4097, subnet: '10.0.1.0/24', subnet6: 'fd00:1::/64' }],
+  endpoints: [{ network: 'demo', ipv4: '10.0.1.2', ipv6: 'fd00:1::2', tun: 'vxt0', netns: 'task1' }],
+  peers: [{ network: 'demo', ipv4: '10.0.1.12', ipv6: 'fd00:1::c', vtep: '198.51.100.12' }],
+});
+
+test('a valid config gets swarm defaults: port 4789, MTU 1450, gateway .1, 02:42 MACs', () => {
+  const c = parseAgentConfig(good());
+  assert.equal(c.underlay.port, 4789);
+  assert.equal(c.networks[0]!.mtu, 1450);
+  assert.equal(c.networks[0]!.gateway, 0x0a000101);
+  assert.deepEqual([...c.networks[0]!.gateway6!], [0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  assert.deepEqual([...c.endpoints[0]!.mac], [0x02, 0x42, 10, 0, 1, 2]);
+  assert.equal(c.peers[0]!.port, 4789);
+  assert.equal(c.peers[0]!.vtep, 0xc633640c);
+  assert.equal(c.dataplane.offloads, true);
+});
+
+// Each bad input names the field and says what to do; none throws anything but a ConfigError.
+const cases: [string, (c: any) => void, RegExp][] = [
+  ['missing underlay', (c) => delete c.underlay, /^underlay: must be an object/],
+  ['bad underlay address', (c) => (c.underlay.address = '198.51.100.300'), /underlay\.address: .* is not an IPv4 address/],
+  ['VNI out of range', (c) => (c.networks[0].vni = 1 << 24), /networks\[0\]\.vni: must be an integer from 1 to 16777215/],
+  ['MTU below IPv6 minimum', (c) => (c.networks[0].mtu = 1000), /networks\[0\]\.mtu/],
+  ['endpoint outside subnet', (c) => (c.endpoints[0].ipv4 = '10.0.2.2'), /endpoints\[0\]\.ipv4: not inside 10\.0\.1\.0\/24/],
+  ['unknown network', (c) => (c.peers[0].network = 'nope'), /peers\[0\]\.network: unknown network nope/],
+  ['duplicate address', (c) => (c.peers[0].ipv4 = '10.0.1.2'), /appears twice/],
+  ['bad tun name', (c) => (c.endpoints[0].tun = 'this-name-is-too-long'), /endpoints\[0\]\.tun/],
+  ['bad MAC', (c) => (c.peers[0].mac = '02:42:zz:00:00:00'), /peers\[0\]\.mac: .* is not a MAC address/],
+  ['duplicate VNI', (c) => c.networks.push({ name: 'b', vni: 4097, subnet: '10.0.2.0/24' }), /VNI 4097 is used twice/],
+  ['IPv6 without subnet6', (c) => delete c.networks[0].subnet6, /has no subnet6/],
+  ['not an object', (c) => (c.endpoints[0] = 7), /endpoints\[0\]: must be an object/],
+];
+for (const [name, mutate, message] of cases) {
+  test(`rejects ${name} with VXM_ERR_CONFIG`, () => {
+    const c = good();
+    mutate(c);
+    assert.throws(() => parseAgentConfig(c), (err: any) => {
+      assert.equal(err.code, 'VXM_ERR_CONFIG');
+      assert.match(err.message, message);
+      return true;
+    });
+  });
+}
