@@ -44,8 +44,6 @@ const PROTO_ICMPV6 = 58;
 const ICMPV6_NS = 135;
 /** Implementation: GRO hands at most 64 segments per slot (UDP_MAX_SEGMENTS on receive is lower). */
 const MAX_SEGMENTS_PER_SLOT = 64;
-/** Ethernet minimum frame without FCS (IEEE 802.3): ARP replies are padded to it like the kernel's. */
-const ETH_MIN_FRAME = 60;
 /** Implementation: reply slab slots; an ICMP error quotes at most 1280 bytes (RFC 4443 3.2). */
 const REPLY_SLOT = 2048;
 const REPLY_SLOTS = 64;
@@ -155,6 +153,11 @@ export class Pipeline {
       const seg = vec[b + PV_SEG]!;
       const step = seg > 0 ? seg : end - off;
       const vtep = vec[b + PV_ADDR]!;
+      if (step <= 0) {
+        c[C_UDP_RX_DATAGRAMS]!++;
+        this.counters.drop(DROP_VXLAN_BAD);
+        continue;
+      }
       for (let o = off; o < end; o += step) {
         const l = Math.min(step, end - o);
         c[C_UDP_RX_DATAGRAMS]!++;
@@ -285,9 +288,9 @@ export class Pipeline {
     const p = slot * REPLY_SLOT + HEADROOM;
     const mac = this.tables.routeMac;
     writeEncapPrefix(r, p, net.vni, buf, arp + 8, mac, rid * 6, ETHERTYPE_ARP);
+    // Unpadded 42-byte frame, as the kernel's vxlan sends it (padding is a NIC's job).
     const n = writeArpReply(r, p + ENCAP_PREFIX, mac, rid * 6, target, buf, arp + 8, buf.readUInt32BE(arp + 14));
-    r.fill(0, p + ENCAP_PREFIX + n, p + 8 + ETH_MIN_FRAME);
-    this.#replyVec[slot * PV_STRIDE + PV_LEN] = Math.max(ENCAP_PREFIX + n, 8 + ETH_MIN_FRAME);
+    this.#replyVec[slot * PV_STRIDE + PV_LEN] = ENCAP_PREFIX + n;
     this.counters.counters[C_ARP_REPLIES]!++;
   }
 
