@@ -107,7 +107,7 @@ export class Pipeline {
       const rid = this.#routeFromTask(buf, off, len, net, srcRoute);
       if (rid < 0) continue; // dropped and counted
       const gso = vec[b + PV_GSO_TYPE]!;
-      if (gso !== GSO_NONE && gso !== GSO_TCPV4 && gso !== GSO_TCPV6 && gso !== GSO_UDP_L4) {
+      if (gso !== GSO_NONE && !offloadMatches(buf, off, gso, vec[b + PV_GSO_SIZE]!)) {
         this.counters.drop(DROP_BAD_OFFLOAD);
         continue;
       }
@@ -391,6 +391,20 @@ function writeEncapPrefix(
   for (let k = 0; k < 6; k++) buf[e + 6 + k] = srcMac[srcOff + k]!;
   buf[e + 12] = type >>> 8;
   buf[e + 13] = type & 0xff;
+}
+
+/**
+ * Whether a super-packet's virtio metadata fits its headers: the addon splits by it, so a
+ * TCPV4 type on a UDP packet or a zero segment size must never reach it.
+ */
+function offloadMatches(buf: Buffer, off: number, gso: number, gsoSize: number): boolean {
+  if (gsoSize <= 0) return false;
+  const v4 = buf[off]! >> 4 === 4;
+  const proto = v4 ? buf[off + 9]! : buf[off + 6]!;
+  if (gso === GSO_TCPV4) return v4 && proto === PROTO_TCP;
+  if (gso === GSO_TCPV6) return !v4 && proto === PROTO_TCP;
+  if (gso === GSO_UDP_L4) return proto === PROTO_UDP;
+  return false;
 }
 
 /** Offset just past the TCP or UDP header of the IP packet at off (for segment sizes). */
