@@ -73,9 +73,11 @@ export interface NativeAddon {
   tunRead(fd: number, buf: Buffer, slotSize: number, headroom: number, vec: Int32Array, first: number, max: number): number;
 
   /**
-   * Writes the packets vec[idx[0..n-1]] (PV_INNER must be 0). A packet with virtio fields
-   * set (GSO or NEEDS_CSUM) is written with them; the addon writes its virtio-net header
-   * into the 10 bytes before PV_OFF (that headroom must exist). With `coalesce`, plain
+   * Writes the packets vec[idx[0..n-1]] (PV_INNER is normally 0; a non-zero PV_INNER prefix
+   * is skipped, not written). A packet with virtio fields set (GSO or NEEDS_CSUM) is written
+   * with them. (Implementation: the addon hands the kernel each virtio-net header from its
+   * own scratch with writev, so the slab's headroom is neither needed nor modified; a plain
+   * packet gets a zero header.) With `coalesce`, plain
    * (GSO_NONE, no NEEDS_CSUM) TCP segments of one flow that follow each other in sequence
    * are merged into one super-packet (one writev, GSO TCPV4/TCPV6, NEEDS_CSUM), after their
    * checksums are verified; everything else is written as it is. Returns the number of
