@@ -195,9 +195,7 @@ export function formatIPv4(ip: number): string {
   return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }
 
-export function formatIPv6(b: Uint8Array): string {
-  return IPv6.fromBigInt(bytesToBigint(b)).toString();
-}
+export { formatIPv6 } from '../../dataplane/packet/ipv6.js';
 
 function obj(v: unknown, p: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(p, 'must be an object');
@@ -262,9 +260,4 @@ function bigintTo16(x: bigint): Uint8Array {
     x >>= 8n;
   }
   return out;
-}
-function bytesToBigint(b: Uint8Array): bigint {
-  let x = 0n;
-  for (const byte of b) x = (x << 8n) | BigInt(byte);
-  return x;
 }
