@@ -211,10 +211,10 @@ export class Pipeline {
     if (v4 ? isIcmpError(buf, off) : isIcmpv6Error(buf, off)) return true;
     const r = this.#reply;
     const p = HEADROOM; // slot 0: written and flushed right here, the rare path
-    const quoted = Math.min(len, 1280);
+    // The builders validate the whole original and quote only what the RFC limits allow.
     const n = v4
-      ? writeIcmpFragNeeded(r, p, buf, off, quoted, net.mtu, net.gateway4)
-      : net.gateway6 ? writePacketTooBig(r, p, buf, off, quoted, net.mtu, net.gateway6, 0) : 0;
+      ? writeIcmpFragNeeded(r, p, buf, off, len, net.mtu, net.gateway4)
+      : net.gateway6 ? writePacketTooBig(r, p, buf, off, len, net.mtu, net.gateway6, 0) : 0;
     if (n <= 0) return true;
     const v = this.#replyVec;
     v.fill(0, 0, PV_STRIDE);

@@ -163,6 +163,36 @@ test('unknown VNI, spoofed source and packets for remote tasks from the underlay
   assert.equal(w.counters.drops[DROP_SPOOFED_SOURCE], 1);
 });
 
+test('a 1500-byte DF ping over a 1450 overlay gets frag-needed quoting it, as ping -M do sees it', () => {
+  const w = world();
+  const echo = capturedFrames().find((f) => f.outerSrc === VTEP_B && innerType(f) === 0x0800 && innerIp(f)[9] === 1)!;
+  const small = innerIp(echo);
+  const pkt = Buffer.alloc(1500);
+  small.copy(pkt, 0, 0, 28);
+  pkt.writeUInt16BE(1500, 2);
+  pkt[6] = 0x40; // DF
+  fillIPv4HeaderChecksum(pkt, 0);
+  feedTun(w, [{ bytes: pkt }]);
+  assert.equal(w.counters.counters[C_ICMP_ERRORS_SENT], 1);
+  const icmp = w.tun.written[0]!.bytes;
+  assert.equal(icmp.length, 576); // RFC 1812 4.3.2.3: as much as fits in 576 bytes
+  assert.equal(icmp.readUInt16BE(26), 1450);
+  assert.deepEqual(icmp.subarray(28, 48), pkt.subarray(0, 20)); // quotes the original header
+  // IPv6: packet too big from the gateway, quoting up to the 1280-byte minimum MTU.
+  const w6 = world();
+  const echo6 = capturedFrames().find((f) => f.outerSrc === VTEP_B && innerType(f) === 0x86dd && innerIp(f)[6] === 58 && innerIp(f)[40] === 129)!;
+  const p6 = Buffer.alloc(1500);
+  innerIp(echo6).copy(p6, 0, 0, 48);
+  p6.writeUInt16BE(1460, 4);
+  feedTun(w6, [{ bytes: p6 }]);
+  assert.equal(w6.counters.counters[C_ICMP_ERRORS_SENT], 1);
+  const ptb = w6.tun.written[0]!.bytes;
+  assert.equal(ptb.length, 1280);
+  assert.equal(ptb[40], 2); // ICMPv6 packet too big
+  assert.equal(ptb.readUInt32BE(44), 1450);
+  assert.deepEqual(ptb.subarray(8, 24), Buffer.from(v6(1))); // from the gateway
+});
+
 test('a DF packet over the overlay MTU gets ICMP frag-needed from the gateway', () => {
   const w = world({ mtu: 1400 });
   const big = capturedFrames().find((f) => f.outerSrc === VTEP_B && innerType(f) === 0x0800 && innerIp(f)[9] === 6)!;
