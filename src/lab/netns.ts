@@ -163,6 +163,10 @@ export class LabProcess {
     lifetimeMs: number,
     captureStdout: boolean,
   ) {
+    // Without a listener a spawn error would be thrown from the event loop.
+    child.on('error', (error) => {
+      this.stderr += `spawn error: ${error.message}\n`;
+    });
     if (child.pid === undefined) throw new LabCommandError(`Spawn failed: ${label}`, [label]);
     this.pid = child.pid;
     if (captureStdout) child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#onData('stdout', chunk));
@@ -460,6 +464,21 @@ export class Lab {
     return handle;
   }
 
+  /** ping from inside ns (see the ping() function below). */
+  ping(ns: string, addr: string, options: PingOptions = {}): Promise<PingResult> {
+    return ping(this, ns, addr, options);
+  }
+
+  /** An iperf3 server/client pair (see iperf3() below). */
+  iperf3(options: Iperf3Options): Promise<Iperf3Result> {
+    return iperf3(this, options);
+  }
+
+  /** N MiB of random bytes over TCP, sha256 compared on both ends (see sha256Transfer() below). */
+  sha256Transfer(options: TransferOptions): Promise<TransferResult> {
+    return sha256Transfer(this, options);
+  }
+
   /** A temporary directory removed by destroy(). */
   makeTempDir(): string {
     const dir = mkdtempSync(join(tmpdir(), `${this.prefix}-`));
@@ -667,7 +686,8 @@ export async function iperf3(lab: Lab, options: Iperf3Options): Promise<Iperf3Re
   const port = options.port ?? nextIperfPort++;
   const slackS = options.slackS ?? 20;
   const lifetimeMs = (seconds + slackS) * 1000;
-  const server = lab.spawn(options.serverNs, ['iperf3', '-s', '-1', '-p', String(port)], { lifetimeMs: lifetimeMs + 5000 });
+  // --forceflush: stdout is a pipe, and "Server listening" must arrive before the client starts.
+  const server = lab.spawn(options.serverNs, ['iperf3', '-s', '-1', '--forceflush', '-p', String(port)], { lifetimeMs: lifetimeMs + 5000 });
   try {
     await server.waitForLine((line) => line.includes('Server listening'), 10_000);
     const argv = ['iperf3', '-c', options.address, '-p', String(port), '-t', String(seconds), '-J', '--connect-timeout', '5000'];
@@ -837,7 +857,10 @@ export async function sha256Transfer(lab: Lab, options: TransferOptions): Promis
     }
     stdin.end();
     const senderDone = await Promise.race([sender.exited, deadline(started + timeoutMs).then(() => undefined)]);
-    const receiverDone = await Promise.race([receiver.exited, deadline(started + timeoutMs).then(() => undefined)]);
+    // A sender that failed (connect timeout, reset) will not be followed by the receiver's EOF:
+    // give the receiver a moment for what is in flight instead of the whole timeout.
+    const receiverDeadline = senderDone?.code === 0 ? started + timeoutMs : Math.min(started + timeoutMs, Date.now() + 2000);
+    const receiverDone = await Promise.race([receiver.exited, deadline(receiverDeadline).then(() => undefined)]);
     const sentSha256 = sentHash.digest('hex');
     const receivedSha256 = receivedHash.digest('hex');
     return {

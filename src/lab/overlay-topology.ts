@@ -203,7 +203,8 @@ export class VxmeshAgent {
 
   /** SIGTERM; waits for exit (SIGKILL after graceMs) and returns the final stats line, if any. */
   async stop(graceMs = 5000): Promise<AgentStats | undefined> {
-    const since = this.process.lineCount;
+    // An agent that already died: its last stats line (if any) is anywhere in its output.
+    const since = this.process.running ? this.process.lineCount : 0;
     this.exit = await this.process.stop(graceMs);
     for (let i = this.process.lines.length - 1; i >= since; i--) {
       const line = this.process.lines[i]!;
@@ -236,6 +237,15 @@ export interface KernelVxlanOptions {
   /** Underlay addresses to flood BUM traffic to (head-end replication). */
   floodTo: readonly string[];
   mtu?: number;
+  /**
+   * Compute checksums in software before frames leave on the underlay veth (ethtool -K tx off).
+   * Needed when the far end is a userspace VTEP: over veth the kernel's vxlan leaves the inner
+   * TCP/UDP checksum partial (CHECKSUM_PARTIAL survives veth and the bridge), and a UDP socket
+   * hands userspace those unfinished bytes, so the task's kernel then drops every segment as a
+   * checksum error (TcpInCsumErrors). A physical NIC would have filled them in; this makes the
+   * veth behave like one. Kernel-to-kernel pairs keep the offload (the kernel's best case).
+   */
+  softwareChecksums?: boolean;
 }
 
 /**
@@ -247,6 +257,7 @@ export async function addKernelVxlan(lab: Lab, name: string, options: KernelVxla
   const { hostNs, underlay } = options;
   const mac = macForIpv4(options.ipv4);
   const dev = KERNEL_VXLAN_DEV;
+  if (options.softwareChecksums) await lab.execOk(hostNs, ['ethtool', '-K', underlay.dev, 'tx', 'off']);
   await lab.ip(hostNs, ['link', 'add', dev, 'type', 'vxlan', 'id', String(options.vni), 'dstport', String(VXLAN_PORT), 'local', underlay.address, 'dev', underlay.dev, 'learning']);
   let overlayNs = hostNs;
   if (options.moveTo !== undefined) {
@@ -375,6 +386,7 @@ export class OverlayTopology {
         ipv6: KERNEL_HOST_IPV6,
         floodTo: this.hosts.map((h) => h.underlay.address),
         mtu,
+        softwareChecksums: true,
       });
       log(`kernel host kh: namespace ${ns}, underlay ${underlay.address}, Linux vxlan ${KERNEL_VXLAN_DEV} VNI ${VNI} with ${KERNEL_HOST_IPV4} and ${KERNEL_HOST_IPV6}, flooding to every vxmesh host`);
     }
@@ -450,8 +462,7 @@ export class OverlayTopology {
     const result = new Map<string, AgentStats | undefined>();
     await Promise.all(
       this.hosts.map(async (host) => {
-        if (host.agent?.process.running) result.set(host.name, await host.agent.stop(graceMs));
-        else if (host.agent) result.set(host.name, host.agent.finalStats);
+        if (host.agent) result.set(host.name, await host.agent.stop(graceMs));
       }),
     );
     return result;
@@ -491,7 +502,7 @@ export class OverlayTopology {
     const n = columns.length;
     const connectors = columns.map((_, i) => (n === 1 ? '│' : i === 0 ? '┌' : i === n - 1 ? '┐' : '┬'));
     out.push(`  ${connectors.join('─'.repeat(width - 1))}`);
-    out.push(`  ${columns.map(() => '│'.padEnd(width)).join('')}`);
+    out.push(`  ${columns.map(() => '│'.padEnd(width)).join('').trimEnd()}`);
     const rows = Math.max(...columns.map((c) => c.length));
     for (let r = 0; r < rows; r++) out.push(`  ${columns.map((c) => (c[r] ?? '').padEnd(width)).join('').trimEnd()}`);
     return out.join('\n');
