@@ -11,6 +11,7 @@
  * payload sizes with a shorter last one, identical TCP options, equal ACK number and window,
  * only ACK or ACK|PSH, equal TOS/TTL/DF (IPv4) or traffic class/flow label/hop limit (IPv6).
  */
+#include <arpa/inet.h>
 #include "vxmesh.h"
 
 #include <errno.h>
@@ -139,14 +140,66 @@ static int tcp_parse(const uint8_t *p, int len, tcp_info *ti) {
   return 1;
 }
 
-/* Verifies the IPv4 header checksum (if any) and the TCP checksum of a whole packet. */
-static int tcp_csum_ok(const uint8_t *p, int len, const tcp_info *ti) {
+/* Whether the L4 checksum field of a TCP/UDP packet holds just its pseudo-header sum (folded,
+ * not complemented): the checksum a sending kernel leaves for offload (CHECKSUM_PARTIAL). A
+ * kernel vxlan peer behind a veth sends inner packets like that, since no NIC ever fills the
+ * field in. A real checksum equals that value with probability 2^-16; marking such a packet
+ * NEEDS_CSUM is then harmless. Sets the virtio csum_start/csum_offset for it. */
+static int l4_csum_partial(uint8_t *p, int len, int *csum_start, int *csum_off) {
+  if (len < 20) return 0;
+  int v6 = (p[0] >> 4) == 6, iphl, proto;
+  if (v6) {
+    if (len < 48) return 0;
+    iphl = 40;
+    proto = p[6];
+    if (vxm_be16(p + 4) + 40 != len) return 0;
+  } else if ((p[0] >> 4) == 4) {
+    iphl = (p[0] & 15) * 4;
+    proto = p[9];
+    if (iphl < 20 || (vxm_be16(p + 6) & 0x3fff) != 0 || vxm_be16(p + 2) != len) return 0;
+  } else {
+    return 0;
+  }
+  int off = proto == PROTO_TCP ? 16 : proto == PROTO_UDP ? 6 : -1;
+  if (off < 0 || iphl + off + 2 > len) return 0;
+  int l4len = len - iphl;
+  const uint8_t *addrs = p + (v6 ? 8 : 12);
+  uint16_t full = vxm_csum_fold(vxm_pseudo_sum(addrs, v6 ? 16 : 4, proto, (uint32_t)l4len));
+  uint16_t field; /* the sums are in native byte order ("native view"), so read it that way */
+  memcpy(&field, p + iphl + off, 2);
+  if (field != full) {
+    /* GSO_PARTIAL chunks (what a TSO-capable veth passes on) carry the pseudo-header sum for
+     * ONE segment (header + MSS), not for the chunk. Recover the length the sender summed:
+     * field - sum(addresses, protocol) in ones' complement, compared in network order. */
+    if (proto != PROTO_TCP) return 0;
+    uint32_t base = ntohs(vxm_csum_fold(vxm_pseudo_sum(addrs, v6 ? 16 : 4, proto, 0)));
+    int32_t used = (int32_t)ntohs(field) - (int32_t)base;
+    if (used <= 0) used += 0xffff;
+    int thl = (p[iphl + 12] >> 4) * 4;
+    int seg = used - thl, payload = l4len - thl;
+    if (thl < 20 || seg <= 0 || payload <= seg || payload % seg != 0) return 0;
+    memcpy(p + iphl + off, &full, 2); /* now the standard partial sum for the whole packet */
+  }
+  *csum_start = iphl;
+  *csum_off = off;
+  return 1;
+}
+
+/* Verifies the IPv4 header checksum (if any) and the TCP checksum of a whole packet; a partial
+ * TCP checksum (see l4_csum_partial) is accepted: the merged packet goes up as NEEDS_CSUM. */
+static int tcp_csum_ok(vxm_inst *in, uint8_t *p, int len, const tcp_info *ti) {
   if (!ti->v6 && vxm_csum_fold(vxm_csum_add(p, (size_t)ti->iphl, 0)) != 0xffff) return 0;
   int alen = ti->v6 ? 16 : 4;
   const uint8_t *src = p + (ti->v6 ? 8 : 12);
   uint64_t s = vxm_pseudo_sum(src, alen, PROTO_TCP, (uint32_t)(len - ti->iphl));
   s = vxm_csum_add(p + ti->iphl, (size_t)(len - ti->iphl), s);
-  return vxm_csum_fold(s) == 0xffff;
+  if (vxm_csum_fold(s) == 0xffff) return 1;
+  int cs, co;
+  if (l4_csum_partial(p, len, &cs, &co)) {
+    vxm_count(in, NS_CSUM_PARTIAL_IN, 1);
+    return 1;
+  }
+  return 0;
 }
 
 static vxm_run *run_find(vxm_inst *in, const tcp_info *ti) {
@@ -309,7 +362,7 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
             int ri = (int)(run - in->runs);
             tcp_info hi;
             tcp_parse(run->head, in->run_len[ri][0], &hi);
-            if (!tcp_csum_ok(run->head, in->run_len[ri][0], &hi)) {
+            if (!tcp_csum_ok(in, run->head, in->run_len[ri][0], &hi)) {
               vxm_count(in, NS_COALESCE_BAD_CSUM, 1);
               run_flush(in, fd, run, &sent);
               run = NULL;
@@ -318,7 +371,7 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
             }
           }
           if (run) {
-            if (!tcp_csum_ok(p, len, &ti)) {
+            if (!tcp_csum_ok(in, p, len, &ti)) {
               vxm_count(in, NS_COALESCE_BAD_CSUM, 1);
               run_flush(in, fd, run, &sent);
               goto write_single;
@@ -342,6 +395,15 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
     }
   write_single:
     entry_vnet_hdr(e, p, len, &h);
+    if (!has_virtio) {
+      int cs, co;
+      if (l4_csum_partial(p, len, &cs, &co)) {
+        h.flags = VF_NEEDS_CSUM;
+        h.csum_start = (uint16_t)cs;
+        h.csum_offset = (uint16_t)co;
+        vxm_count(in, NS_CSUM_PARTIAL_IN, 1);
+      }
+    }
     if (write_one(in, fd, p, len, &h) == 0) sent++;
     else vxm_count(in, NS_TUN_WRITE_DROPS, 1);
   }

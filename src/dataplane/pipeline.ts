@@ -22,7 +22,7 @@ import {
 } from './counters.js';
 import {
   BATCH, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM, PV_ADDR, PV_CSUM_OFF, PV_CSUM_START, PV_GSO_SIZE,
-  PV_GSO_TYPE, PV_HDR_LEN, PV_INNER, PV_LEN, PV_OFF, PV_PORT, PV_SEG, PV_STRIDE, PV_VFLAGS, newPacketVec, type PacketBatch,
+  PV_GSO_TYPE, PV_HDR_LEN, PV_INNER, PV_LEN, PV_OFF, PV_PORT, PV_SEG, PV_STRIDE, PV_VFLAGS, VF_NEEDS_CSUM, newPacketVec, type PacketBatch,
 } from './io/packet-vec.js';
 import type { UdpBind } from './io/types.js';
 import {
@@ -158,6 +158,7 @@ export class Pipeline {
         this.counters.drop(DROP_VXLAN_BAD);
         continue;
       }
+      if (seg > 0 && this.#tunnelSuperFrame(buf, off, end - off, seg)) continue;
       for (let o = off; o < end; o += step) {
         const l = Math.min(step, end - o);
         c[C_UDP_RX_DATAGRAMS]!++;
@@ -273,6 +274,71 @@ export class Pipeline {
     v[b + PV_VFLAGS] = 0;
     v[b + PV_INNER] = 0;
     this.#queueTun(t.routeTun[rid]!, k);
+  }
+
+  /**
+   * A kernel vxlan peer behind a veth sends its TSO output as one UDP tunnel GSO packet, and a
+   * UDP_GRO socket receives it whole: one VXLAN header, one inner super-packet, and the inner
+   * MSS as the GRO segment size. That is recognised by the inner IP length covering the whole
+   * slot (a run of our own GSO datagrams has inner packets no longer than one segment). The
+   * super-packet goes to the task's TUN as it is, with GSO metadata: returns true when taken
+   * (forwarded or dropped and counted).
+   */
+  #tunnelSuperFrame(buf: Buffer, o: number, l: number, mss: number): boolean {
+    if (l < ENCAP_PREFIX + 40 || (buf[o]! & VXLAN_FLAG_I) === 0) return false;
+    const eth = o + 8;
+    const type = (buf[eth + 12]! << 8) | buf[eth + 13]!;
+    const ip = eth + 14;
+    let innerLen: number;
+    let proto: number;
+    let iphl: number;
+    if (type === ETHERTYPE_IPV4 && buf[ip]! >> 4 === 4) {
+      innerLen = buf.readUInt16BE(ip + 2);
+      proto = buf[ip + 9]!;
+      iphl = (buf[ip]! & 0x0f) * 4;
+    } else if (type === ETHERTYPE_IPV6 && buf[ip]! >> 4 === 6) {
+      innerLen = 40 + buf.readUInt16BE(ip + 4);
+      proto = buf[ip + 6]!;
+      iphl = 40;
+    } else {
+      return false;
+    }
+    if (ENCAP_PREFIX + innerLen !== l || innerLen <= mss) return false;
+    const c = this.counters.counters;
+    c[C_UDP_RX_DATAGRAMS]!++;
+    c[C_UDP_RX_BYTES]! += l;
+    const t = this.tables;
+    const vni = (buf[o + 4]! << 16) | (buf[o + 5]! << 8) | buf[o + 6]!;
+    const ni = t.byVni.get4(vni);
+    const net = ni >= 0 ? t.networks[ni] : undefined;
+    if (!net) return this.#droppedTrue(DROP_UNKNOWN_VNI);
+    const v4 = type === ETHERTYPE_IPV4;
+    if ((v4 ? checkIPv4(buf, ip, innerLen) : checkIPv6(buf, ip, innerLen)) !== 0) return this.#droppedTrue(DROP_MALFORMED);
+    const gso = proto === PROTO_TCP ? (v4 ? GSO_TCPV4 : GSO_TCPV6) : proto === PROTO_UDP ? GSO_UDP_L4 : GSO_NONE;
+    if (gso === GSO_NONE) return this.#droppedTrue(DROP_BAD_OFFLOAD);
+    const rid = v4 ? net.v4.get4(buf.readUInt32BE(ip + 16)) : net.v6.get6(buf, ip + 24);
+    if (rid < 0) return this.#droppedTrue(DROP_NO_ROUTE);
+    if (t.routeKind[rid] !== ROUTE_LOCAL) return this.#droppedTrue(DROP_NOT_LOCAL);
+    const k = this.#rxCount++;
+    const v = this.#rxVec;
+    const b = k * PV_STRIDE;
+    v[b + PV_OFF] = ip;
+    v[b + PV_LEN] = innerLen;
+    v[b + PV_GSO_TYPE] = gso;
+    v[b + PV_GSO_SIZE] = mss;
+    // The checksum field holds the sender's partial (pseudo-header) sum: finish it on the way up.
+    v[b + PV_CSUM_START] = iphl;
+    v[b + PV_CSUM_OFF] = proto === PROTO_TCP ? 16 : 6;
+    v[b + PV_HDR_LEN] = 0;
+    v[b + PV_VFLAGS] = VF_NEEDS_CSUM;
+    v[b + PV_INNER] = 0;
+    this.#queueTun(t.routeTun[rid]!, k);
+    return true;
+  }
+
+  #droppedTrue(reason: number): boolean {
+    this.counters.drop(reason);
+    return true;
   }
 
   #answerArp(buf: Buffer, eth: number, arp: number, len: number, net: NetworkState, vtep: number): void {

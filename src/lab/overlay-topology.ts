@@ -238,12 +238,13 @@ export interface KernelVxlanOptions {
   floodTo: readonly string[];
   mtu?: number;
   /**
-   * Compute checksums in software before frames leave on the underlay veth (ethtool -K tx off).
-   * Needed when the far end is a userspace VTEP: over veth the kernel's vxlan leaves the inner
-   * TCP/UDP checksum partial (CHECKSUM_PARTIAL survives veth and the bridge), and a UDP socket
-   * hands userspace those unfinished bytes, so the task's kernel then drops every segment as a
-   * checksum error (TcpInCsumErrors). A physical NIC would have filled them in; this makes the
-   * veth behave like one. Kernel-to-kernel pairs keep the offload (the kernel's best case).
+   * Compute checksums (and segment) in software before frames leave on the underlay veth
+   * (ethtool -K tx off), as a physical NIC would fill them in. Over a veth with offloads on,
+   * the kernel's vxlan leaves inner TCP/UDP checksums partial (CHECKSUM_PARTIAL survives veth
+   * and the bridge) and a UDP socket hands userspace those unfinished bytes. vxmesh recognises
+   * the plain case and GSO_PARTIAL chunks (native/offload.c l4_csum_partial, counted as
+   * csum_partial_in), but bulk TCP from a TSO kernel peer over veth can still stall on a
+   * segment neither form explains (issue 3 note), so the lab's kernel host uses this.
    */
   softwareChecksums?: boolean;
 }

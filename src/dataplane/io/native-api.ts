@@ -140,10 +140,11 @@ export const NS_UDP_RECVS = 12; //          recvmmsg calls that returned data
 export const NS_UDP_GRO_SEGMENTS = 13; //   datagrams that arrived coalesced by GRO
 export const NS_CSUM_COMPLETED = 14; //     partial checksums completed for a plain send
 export const NS_BAD_OFFLOAD = 15; //        packets with virtio fields the addon cannot honour
-export const NS_COUNT = 16;
+export const NS_CSUM_PARTIAL_IN = 16; //    TCP/UDP from the underlay whose checksum was left for offload (kernel peer over veth): written NEEDS_CSUM
+export const NS_COUNT = 17;
 
 export const NATIVE_STAT_NAMES: readonly string[] = [
   'tun_reads', 'tun_writes', 'tun_write_drops', 'coalesce_in', 'coalesce_out', 'coalesce_bad_csum',
   'tso_splits', 'segments_out', 'udp_sends', 'udp_gso_sends', 'udp_gso_fallback', 'udp_send_drops',
-  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload',
+  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload', 'csum_partial_in',
 ];
