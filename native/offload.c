@@ -228,15 +228,31 @@ static int run_accepts(const vxm_run *run, const uint8_t *q, const tcp_info *ti)
   return 1;
 }
 
-/* Flushes a run: one segment as it is with a zero header; several as one GSO super-packet. */
+/* Writes a plain packet (no virtio metadata of its own): with a NEEDS_CSUM header when its
+ * checksum was left for offload (l4_csum_partial), else with a zero header. Every path that
+ * writes a packet as it came goes through here, so a lone partial segment is never handed up
+ * unfinished. Returns 1 when written. */
+static int write_plain(vxm_inst *in, int fd, uint8_t *p, int len) {
+  vnet_hdr_t h;
+  memset(&h, 0, sizeof h);
+  int cs, co;
+  if (l4_csum_partial(p, len, &cs, &co)) {
+    h.flags = VF_NEEDS_CSUM;
+    h.csum_start = (uint16_t)cs;
+    h.csum_offset = (uint16_t)co;
+    vxm_count(in, NS_CSUM_PARTIAL_IN, 1);
+  }
+  if (write_one(in, fd, p, len, &h) == 0) return 1;
+  vxm_count(in, NS_TUN_WRITE_DROPS, 1);
+  return 0;
+}
+
+/* Flushes a run: one segment as it is; several as one GSO super-packet. */
 static void run_flush(vxm_inst *in, int fd, vxm_run *run, int *sent) {
   int ri = (int)(run - in->runs);
-  static const vnet_hdr_t zero_hdr;
   run->active = 0;
   if (run->count == 1) {
-    int r = write_one(in, fd, in->run_pkt[ri][0], in->run_len[ri][0], &zero_hdr);
-    if (r == 0) (*sent)++;
-    else vxm_count(in, NS_TUN_WRITE_DROPS, 1);
+    *sent += write_plain(in, fd, in->run_pkt[ri][0], in->run_len[ri][0]);
     return;
   }
   uint8_t *m = in->merged_hdr;
@@ -283,10 +299,7 @@ static void run_flush(vxm_inst *in, int fd, vxm_run *run, int *sent) {
   }
   if (r == -EINVAL) {
     /* The kernel refused the super-packet: hand over the segments as they came. */
-    for (int s = 0; s < run->count; s++) {
-      if (write_one(in, fd, in->run_pkt[ri][s], in->run_len[ri][s], &zero_hdr) == 0) (*sent)++;
-      else vxm_count(in, NS_TUN_WRITE_DROPS, 1);
-    }
+    for (int s = 0; s < run->count; s++) *sent += write_plain(in, fd, in->run_pkt[ri][s], in->run_len[ri][s]);
     return;
   }
   vxm_count(in, NS_TUN_WRITE_DROPS, run->count);
@@ -394,15 +407,16 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
       if (run) run_flush(in, fd, run, &sent);
     }
   write_single:
-    entry_vnet_hdr(e, p, len, &h);
     if (!has_virtio) {
+      sent += write_plain(in, fd, p, len);
+      continue;
+    }
+    entry_vnet_hdr(e, p, len, &h);
+    /* A super-packet carrying a one-segment partial sum (a tunnel GSO_PARTIAL frame) gets the
+     * full-length sum, so the kernel can still segment it correctly if it forwards it. */
+    if ((h.flags & VF_NEEDS_CSUM) && h.gso_type != GSO_NONE) {
       int cs, co;
-      if (l4_csum_partial(p, len, &cs, &co)) {
-        h.flags = VF_NEEDS_CSUM;
-        h.csum_start = (uint16_t)cs;
-        h.csum_offset = (uint16_t)co;
-        vxm_count(in, NS_CSUM_PARTIAL_IN, 1);
-      }
+      (void)l4_csum_partial(p, len, &cs, &co);
     }
     if (write_one(in, fd, p, len, &h) == 0) sent++;
     else vxm_count(in, NS_TUN_WRITE_DROPS, 1);
@@ -462,7 +476,8 @@ static int send_batch(vxm_inst *in, int fd, int cnt, int count_drops) {
  * header sum, so summing from csum_start to the end and complementing gives the checksum. */
 static int complete_csum(uint8_t *p, int len, const int32_t *e) {
   int start = e[PV_CSUM_START], off = e[PV_CSUM_OFF];
-  if (start < 0 || off < 0 || start + off + 2 > len) return -1;
+  /* virtio fields are 16-bit: anything else is a bad entry, refused before any arithmetic */
+  if (start < 0 || off < 0 || start > 0xffff || off > 0xffff || (int64_t)start + off + 2 > len) return -1;
   uint16_t c = (uint16_t)~vxm_csum_fold(vxm_csum_add(p + start, (size_t)(len - start), 0));
   if (off == 6 && c == 0) c = 0xffff; /* UDP (csum_offset 6): zero means "no checksum" */
   vxm_store_csum(p + start + off, c);
@@ -475,7 +490,7 @@ static int split_send(vxm_inst *in, int fd, uint8_t *p, int len, const int32_t *
   int prefix = e[PV_INNER], gso = e[PV_GSO_TYPE] & 0x7f, mss = e[PV_GSO_SIZE];
   uint8_t *ip = p + prefix;
   int il = len - prefix;
-  if (prefix > VXM_MAX_PREFIX || mss <= 0 || il < 20) return -1;
+  if (prefix < 0 || prefix > VXM_MAX_PREFIX || mss <= 0 || mss > 0xffff || il < 20) return -1;
   int v6 = (ip[0] >> 4) == 6, iphl, proto;
   if (v6) {
     if (il < 40) return -1;

@@ -141,7 +141,7 @@ napi_value vxm_js_tun_read(napi_env env, napi_callback_info info) {
 
   int got = 0;
   for (int i = 0; i < max; i++) {
-    size_t slot = (size_t)(first + i);
+    size_t slot = (size_t)(first + got); /* filled slots stay contiguous from `first` */
     uint8_t *p = buf + slot * (size_t)slot_size + (size_t)headroom - VNET_HDR_LEN;
     size_t room = (size_t)slot_size - (size_t)headroom + VNET_HDR_LEN;
     ssize_t r = read(fd, p, room);

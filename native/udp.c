@@ -78,13 +78,8 @@ napi_value vxm_js_udp_open(napi_env env, napi_callback_info info) {
     vxm_throw_errno(env, "udpOpen", errno, "socket", "address", addr, "port", port, 1);
     return NULL;
   }
-  int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-    int e = errno;
-    close(fd);
-    vxm_throw_errno(env, "udpOpen", e, "setsockopt(SO_REUSEADDR)", "address", addr, "port", port, 1);
-    return NULL;
-  }
+  /* No SO_REUSEADDR: for UDP it would let a second agent bind the same address and port and
+   * silently take the first one's traffic; UDP has no TIME_WAIT to wait out. */
   /* Like the kernel's vxlan: never set DF on the underlay, let it fragment. */
   int pmtu = IP_PMTUDISC_DONT;
   (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
@@ -96,6 +91,7 @@ napi_value vxm_js_udp_open(napi_env env, napi_callback_info info) {
   }
   int rb = set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   int sb = set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
+  int one = 1;
   int gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   int seg = 0;
   socklen_t sl = sizeof seg;

@@ -47,7 +47,8 @@ export class Dataplane {
 
   /** One batch from one task TUN; called by the poll when it is readable. */
   routineReadFromTun(tun: TunDevice, tunIndex: number): void {
-    if (this.#closed) return;
+    // A TUN removed from the tables (its index maybe reused already) is not read any more.
+    if (this.#closed || this.tables.tuns[tunIndex] !== tun) return;
     const n = tun.read(this.#tunBatch, 0, BATCH);
     if (n > 0) this.pipeline.fromTun(tunIndex, this.#tunBatch, n);
   }

@@ -15,7 +15,7 @@
 // write lists are preallocated Int32Arrays of indices, replies are built in a reply slab.
 
 import {
-  C_ARP_REPLIES, C_BATCHES, C_ICMP_ERRORS_SENT, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
+  C_ARP_REPLIES, C_BATCHES, C_ICMP_ERRORS_SENT, C_REPLIES_FAILED, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
   C_TUN_TX_BYTES, C_TUN_TX_PACKETS, C_UDP_RX_BYTES, C_UDP_RX_DATAGRAMS, C_UDP_TX_BYTES, C_UDP_TX_PACKETS,
   DROP_BAD_OFFLOAD, DROP_IO, DROP_MALFORMED, DROP_MULTICAST, DROP_NOT_LOCAL, DROP_NO_ROUTE, DROP_OVERSIZE,
   DROP_SPOOFED_SOURCE, DROP_UNKNOWN_VNI, DROP_UNSUPPORTED, DROP_VXLAN_BAD, type DataplaneCounters,
@@ -90,11 +90,13 @@ export class Pipeline {
     const buf = batch.buf;
     const vec = batch.vec;
     const srcRoute = t.tunRoute[tunIndex]!;
-    const net = t.networks[t.routeNet[srcRoute]!];
     const routeKind = t.routeKind, routeMac = t.routeMac, routeTun = t.routeTun;
+    const net = srcRoute >= 0 && routeKind[srcRoute] === ROUTE_LOCAL ? t.networks[t.routeNet[srcRoute]!] : undefined;
     let nUdp = 0;
     c[C_BATCHES]!++;
     if (!net) {
+      // The endpoint was removed while this batch was in flight.
+      c[C_TUN_RX_PACKETS]! += n;
       this.counters.drop(DROP_NO_ROUTE, n);
       return;
     }
@@ -133,7 +135,10 @@ export class Pipeline {
     }
     if (nUdp > 0) {
       const sent = this.udp.send(buf, vec, this.#udpIdx, nUdp);
-      if (sent < nUdp) this.counters.drop(DROP_IO, nUdp - sent);
+      if (sent < nUdp) {
+        c[C_UDP_TX_PACKETS]! -= nUdp - sent; // counted above as offered; only sent ones stay
+        this.counters.drop(DROP_IO, nUdp - sent);
+      }
     }
     this.#flushTuns(buf, vec, false);
   }
@@ -170,7 +175,7 @@ export class Pipeline {
     this.#flushRx(buf);
     if (this.#replyCount > 0) {
       const sent = this.udp.send(this.#reply, this.#replyVec, this.#replyIdx, this.#replyCount);
-      if (sent < this.#replyCount) this.counters.drop(DROP_IO, this.#replyCount - sent);
+      if (sent < this.#replyCount) c[C_REPLIES_FAILED]! += this.#replyCount - sent;
       this.#replyCount = 0;
     }
   }
@@ -224,7 +229,7 @@ export class Pipeline {
     this.#replyIdx[0] = 0;
     const tun = this.tables.tuns[tunIndex];
     if (tun && tun.write(r, v, this.#replyIdx, 1, false) === 1) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
-    else this.counters.drop(DROP_IO);
+    else this.counters.counters[C_REPLIES_FAILED]!++;
     return true;
   }
 
@@ -381,7 +386,7 @@ export class Pipeline {
 
   #takeReplySlot(vtep: number): number {
     if (this.#replyCount >= REPLY_SLOTS) {
-      this.counters.drop(DROP_IO);
+      this.counters.drop(DROP_IO); // no reply can be built: the request itself is dropped
       return -1;
     }
     const slot = this.#replyCount++;

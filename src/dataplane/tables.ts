@@ -53,6 +53,7 @@ export interface TableWriter {
   addNetwork(spec: NetworkSpec): void;
   removeNetwork(name: string): void;
   addLocalEndpoint(spec: LocalEndpointSpec): number;
+  /** Removes the endpoint; the caller must close the returned TUN. */
   removeLocalEndpoint(network: string, ipv4: number): TunDevice;
   addPeer(spec: PeerSpec): void;
   removePeer(network: string, ipv4: number | undefined, ipv6?: Uint8Array): void;
@@ -120,8 +121,12 @@ export class OverlayTables implements TableWriter {
         throw new TableError('VXM_ERR_DUPLICATE', `removeNetwork: network ${name} still has local endpoints: remove them first`);
       }
     }
-    for (const [, id] of net.v4.entries()) this.#freeRoute(id);
-    for (const [, id] of net.v6.entries()) if (this.routeKind[id] !== ROUTE_FREE) this.#freeRoute(id);
+    // Collect first: freeing deletes from the tables, and a backward-shift delete moves later
+    // entries into slots an iterator has already passed.
+    const ids = new Set<number>();
+    for (const [, id] of net.v4.entries()) ids.add(id);
+    for (const [, id] of net.v6.entries()) ids.add(id);
+    for (const id of ids) this.#freeRoute(id);
     this.byVni.delete(net.vni);
     this.networks[net.index] = undefined;
     this.#netByName.delete(name);
@@ -149,7 +154,10 @@ export class OverlayTables implements TableWriter {
     }
     const tunIndex = this.routeTun[id]!;
     const tun = this.tuns[tunIndex]!;
+    // The caller closes the TUN (which stops its poll); until then a batch already read from
+    // it finds no source route and is dropped, never sent with a reused route's identity.
     this.tuns[tunIndex] = undefined;
+    this.tunRoute[tunIndex] = -1;
     this.#freeTuns.push(tunIndex);
     this.#freeRoute(id);
     return tun;

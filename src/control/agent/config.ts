@@ -101,6 +101,7 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     const o = obj(n, p);
     const subnet = str(o.subnet, `${p}.subnet`);
     const range = cidr4(subnet, `${p}.subnet`);
+    if (range.getSize() < 4n) throw new ConfigError(`${p}.subnet`, `${subnet} is too small for a network: use a /30 or larger`);
     const gateway = o.gateway === undefined ? Number(range.getFirst().getValue()) + 1 : ipv4(o.gateway, `${p}.gateway`);
     const net: NetworkConfig = {
       name: str(o.name, `${p}.name`),
@@ -113,7 +114,9 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     if (o.subnet6 !== undefined) {
       net.subnet6 = str(o.subnet6, `${p}.subnet6`);
       const r6 = cidr6(net.subnet6, `${p}.subnet6`);
+      if (r6.getSize() < 4n) throw new ConfigError(`${p}.subnet6`, `${net.subnet6} is too small for a network: use a /126 or larger`);
       net.gateway6 = o.gateway6 === undefined ? bigintTo16(r6.getFirst().getValue() + 1n) : ipv6(o.gateway6, `${p}.gateway6`);
+      if (!contains6(r6, net.gateway6)) throw new ConfigError(`${p}.gateway6`, `not inside ${net.subnet6}: pick an address of the subnet`);
     }
     return net;
   });
@@ -132,10 +135,11 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     return n;
   };
 
+  // Keyed by the parsed value, so fd00:1::2 and FD00:1:0::2 are the same address.
   const seen = new Set<string>();
-  const claim = (net: string, addr: string, p: string): void => {
-    const key = `${net}/${addr}`;
-    if (seen.has(key)) throw new ConfigError(p, `address ${addr} appears twice in network ${net}: each address has one owner`);
+  const claim = (net: string, addr: number | Uint8Array, p: string): void => {
+    const key = `${net}/${typeof addr === 'number' ? addr : Buffer.from(addr).toString('hex')}`;
+    if (seen.has(key)) throw new ConfigError(p, `this address appears twice in network ${net}: each address has one owner`);
     seen.add(key);
   };
 
@@ -146,7 +150,7 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     const net = network(o.network, `${p}.network`);
     const v4 = ipv4(o.ipv4, `${p}.ipv4`);
     if (!cidr4(net.subnet, '').contains(IPv4.fromNumber(BigInt(v4)))) throw new ConfigError(`${p}.ipv4`, `not inside ${net.subnet}: use an address of the network`);
-    claim(net.name, String(o.ipv4), `${p}.ipv4`);
+    claim(net.name, v4, `${p}.ipv4`);
     const tun = str(o.tun, `${p}.tun`);
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun)) throw new ConfigError(`${p}.tun`, 'interface names are 1 to 15 letters, digits, "_", "." or "-"');
     if (tunNames.has(tun)) throw new ConfigError(`${p}.tun`, `TUN name ${tun} is used twice`);
@@ -154,13 +158,14 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     const ep: EndpointConfig = {
       network: net.name, ipv4: v4, prefix4: Number(net.subnet.split('/')[1]), prefix6: 64,
       mac: o.mac === undefined ? macFromIPv4(v4) : mac(o.mac, `${p}.mac`),
-      tun, netns: str(o.netns, `${p}.netns`),
+      tun, netns: netnsName(o.netns, `${p}.netns`),
     };
     if (o.ipv6 !== undefined) {
       if (!net.subnet6) throw new ConfigError(`${p}.ipv6`, `network ${net.name} has no subnet6: add one or drop the IPv6 address`);
       ep.ipv6 = ipv6(o.ipv6, `${p}.ipv6`);
+      if (!contains6(cidr6(net.subnet6, ''), ep.ipv6)) throw new ConfigError(`${p}.ipv6`, `not inside ${net.subnet6}: use an address of the network`);
       ep.prefix6 = Number(net.subnet6.split('/')[1]);
-      claim(net.name, String(o.ipv6), `${p}.ipv6`);
+      claim(net.name, ep.ipv6, `${p}.ipv6`);
     }
     return ep;
   });
@@ -171,9 +176,9 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     const net = network(o.network, `${p}.network`);
     if (o.ipv4 === undefined && o.ipv6 === undefined) throw new ConfigError(p, 'a peer needs ipv4 or ipv6');
     const v4 = o.ipv4 === undefined ? undefined : ipv4(o.ipv4, `${p}.ipv4`);
-    if (v4 !== undefined) claim(net.name, String(o.ipv4), `${p}.ipv4`);
+    if (v4 !== undefined) claim(net.name, v4, `${p}.ipv4`);
     const v6 = o.ipv6 === undefined ? undefined : ipv6(o.ipv6, `${p}.ipv6`);
-    if (v6 !== undefined) claim(net.name, String(o.ipv6), `${p}.ipv6`);
+    if (v6 !== undefined) claim(net.name, v6, `${p}.ipv6`);
     if (o.mac === undefined && v4 === undefined) throw new ConfigError(`${p}.mac`, 'an IPv6-only peer needs its mac');
     return {
       network: net.name, ipv4: v4, ipv6: v6,
@@ -246,6 +251,19 @@ function cidr6(s: string, p: string): IPv6CidrRange {
   } catch {
     throw new ConfigError(p, `${s} is not an IPv6 CIDR such as fd00:1::/64`);
   }
+}
+/** A named namespace (ip netns); a bare number would be read by `ip link set netns` as a PID. */
+function netnsName(v: unknown, p: string): string {
+  const s = str(v, p);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s) || /^[0-9]+$/.test(s) || s === '.' || s === '..') {
+    throw new ConfigError(p, `${s} is not a network namespace name (letters, digits, "_", "." or "-", not all digits)`);
+  }
+  return s;
+}
+function contains6(range: IPv6CidrRange, addr: Uint8Array): boolean {
+  let x = 0n;
+  for (const b of addr) x = (x << 8n) | BigInt(b);
+  return range.contains(IPv6.fromBigInt(x));
 }
 function mac(v: unknown, p: string): Uint8Array {
   const s = str(v, p);

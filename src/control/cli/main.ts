@@ -8,12 +8,16 @@ import { VxmeshError } from '../../errors.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { OverlayAgent } from '../agent/overlay-agent.js';
 
+// A reader that went away (`vxmesh dataplane ... | head -1`) must not kill the agent.
+process.stdout.on('error', () => {});
+
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
 function fail(err: unknown): never {
-  const code = err instanceof VxmeshError ? err.code : ((err as { code?: string }).code ?? 'VXM_ERR_INTERNAL');
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown };
+  const code = err instanceof VxmeshError ? err.code : typeof e.code === 'string' ? e.code : 'VXM_ERR_INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
   emit({ event: 'error', code, message });
   process.stderr.write(`vxmesh: ${message}\n`);
@@ -21,15 +25,27 @@ function fail(err: unknown): never {
 }
 
 async function runDataplane(opts: { config: string }): Promise<void> {
+  // Signals first: a stop during setup (ip commands can take seconds) still cleans up.
+  let stopRequested = false;
+  let wake: () => void = () => {};
+  const stop = (): void => {
+    stopRequested = true;
+    wake();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  let agent: OverlayAgent | undefined;
+  process.on('SIGUSR2', () => agent && emit({ event: 'stats', ...agent.stats() }));
+  process.on('uncaughtException', (err) => {
+    agent?.close();
+    fail(err);
+  });
+
   const config = loadAgentConfig(opts.config);
-  const agent = new OverlayAgent(config);
+  agent = new OverlayAgent(config);
   agent.start();
   emit({ event: 'ready', node: config.node, endpoints: agent.describeEndpoints(), underlay: agent.stats().underlay });
-  process.on('SIGUSR2', () => emit({ event: 'stats', ...agent.stats() }));
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
   const stats = agent.stats();
   agent.close();
   emit({ event: 'stats', final: true, ...stats });

@@ -36,6 +36,11 @@ const cases: [string, (c: any) => void, RegExp][] = [
   ['duplicate VNI', (c) => c.networks.push({ name: 'b', vni: 4097, subnet: '10.0.2.0/24' }), /VNI 4097 is used twice/],
   ['IPv6 without subnet6', (c) => delete c.networks[0].subnet6, /has no subnet6/],
   ['not an object', (c) => (c.endpoints[0] = 7), /endpoints\[0\]: must be an object/],
+  ['the same IPv6 address written two ways', (c) => (c.peers[0].ipv6 = 'FD00:1:0::2'), /appears twice/],
+  ['endpoint IPv6 outside subnet6', (c) => (c.endpoints[0].ipv6 = 'fd00:2::2'), /endpoints\[0\]\.ipv6: not inside fd00:1::\/64/],
+  ['gateway6 outside subnet6', (c) => (c.networks[0].gateway6 = 'fd00:9::1'), /networks\[0\]\.gateway6: not inside/],
+  ['a /32 network', (c) => (c.networks[0].subnet = '255.255.255.255/32'), /networks\[0\]\.subnet: .* too small/],
+  ['a namespace name that is a PID', (c) => (c.endpoints[0].netns = '1'), /endpoints\[0\]\.netns: 1 is not a network namespace name/],
 ];
 for (const [name, mutate, message] of cases) {
   test(`rejects ${name} with VXM_ERR_CONFIG`, () => {
