@@ -239,12 +239,12 @@ export interface KernelVxlanOptions {
   mtu?: number;
   /**
    * Compute checksums (and segment) in software before frames leave on the underlay veth
-   * (ethtool -K tx off), as a physical NIC would fill them in. Over a veth with offloads on,
-   * the kernel's vxlan leaves inner TCP/UDP checksums partial (CHECKSUM_PARTIAL survives veth
-   * and the bridge) and a UDP socket hands userspace those unfinished bytes. vxmesh recognises
-   * the plain case and GSO_PARTIAL chunks (native/offload.c l4_csum_partial, counted as
-   * csum_partial_in), but bulk TCP from a TSO kernel peer over veth can still stall on a
-   * segment neither form explains (issue 3 note), so the lab's kernel host uses this.
+   * (ethtool -K tx off), as a physical NIC would fill them in. Off in the standard topology on
+   * purpose: over a veth with offloads on, the kernel's vxlan leaves inner TCP/UDP checksums
+   * partial (CHECKSUM_PARTIAL survives veth and the bridge; GSO_PARTIAL chunks carry the sum for
+   * one segment) and sends TSO output as whole tunnel GSO frames. vxmesh must handle both
+   * (native/offload.c l4_csum_partial, counted as csum_partial_in; pipeline #tunnelSuperFrame),
+   * and the interop test checks that it does.
    */
   softwareChecksums?: boolean;
 }
@@ -387,7 +387,6 @@ export class OverlayTopology {
         ipv6: KERNEL_HOST_IPV6,
         floodTo: this.hosts.map((h) => h.underlay.address),
         mtu,
-        softwareChecksums: true,
       });
       log(`kernel host kh: namespace ${ns}, underlay ${underlay.address}, Linux vxlan ${KERNEL_VXLAN_DEV} VNI ${VNI} with ${KERNEL_HOST_IPV4} and ${KERNEL_HOST_IPV6}, flooding to every vxmesh host`);
     }
