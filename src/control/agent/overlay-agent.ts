@@ -51,7 +51,7 @@ export class OverlayAgent {
         const tun = NativeTun.open(ep.tun, cfg.dataplane.offloads ? TUN_F_ALL : 0);
         this.#tuns.push(tun);
         const net = cfg.networks.find((n) => n.name === ep.network)!;
-        placeTaskTun(ep, net.mtu);
+        placeTaskTun(ep, net.mtu, cfg.dataplane.offloads);
         tables.addLocalEndpoint({ network: ep.network, ipv4: ep.ipv4, ipv6: ep.ipv6, mac: ep.mac, tun });
       }
     } catch (err) {

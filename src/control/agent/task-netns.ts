@@ -18,11 +18,29 @@ export function ip(args: string[]): string {
  * Moves the (already open) TUN into the endpoint's namespace, sets its addresses and MTU and
  * brings it up. The fd stays attached across the move, so the agent keeps reading it.
  */
-export function placeTaskTun(ep: EndpointConfig, mtu: number): void {
+export function placeTaskTun(ep: EndpointConfig, mtu: number, offloads: boolean): void {
   ip(['link', 'set', 'dev', ep.tun, 'netns', ep.netns]);
   const inNs = (args: string[]): string => ip(['-n', ep.netns, ...args]);
   inNs(['link', 'set', 'dev', ep.tun, 'mtu', String(mtu)]);
+  if (offloads) inNs(['link', 'set', 'dev', ep.tun, 'gso_max_size', String(tunGsoMaxSize(mtu))]);
   inNs(['addr', 'add', `${formatIPv4(ep.ipv4)}/${ep.prefix4}`, 'dev', ep.tun]);
   if (ep.ipv6) inNs(['-6', 'addr', 'add', `${formatIPv6(ep.ipv6)}/${ep.prefix6}`, 'dev', ep.tun, 'nodad']);
   inNs(['link', 'set', 'dev', ep.tun, 'up']);
+}
+
+/** Protocol: the largest UDP payload over IPv4 (65535 - 20 - 8), the bound of one GSO send. */
+const MAX_UDP_PAYLOAD = 65507;
+/** Protocol: IPv6 40 + TCP 20 + 12 bytes of timestamps: the most header a segment carries. */
+const MAX_SEGMENT_HEADERS = 72;
+
+/**
+ * The TSO size cap for a task's TUN: as many segments as one UDP GSO send can carry (each
+ * segment is VXLAN + inner Ethernet + at most `mtu` bytes of IP), times the smallest MSS.
+ * Without it the task's TCP builds 64 KiB super-packets that need a second, nearly empty GSO
+ * send (65507-byte limit); with it every super-packet leaves in one send. Measured +8 % single
+ * stream throughput (5.81 -> 6.29 Gbit/s, three alternating pairs, issue 3 note).
+ */
+export function tunGsoMaxSize(mtu: number): number {
+  const segmentsPerSend = Math.max(1, Math.floor(MAX_UDP_PAYLOAD / (22 + mtu)));
+  return Math.min(65536, segmentsPerSend * (mtu - MAX_SEGMENT_HEADERS));
 }
