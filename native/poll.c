@@ -68,7 +68,10 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   if (napi_get_reference_value(env, p->fn, &fn) == napi_ok && fn) {
     /* napi_make_callback wants an object as `this` (undefined throws) */
     napi_get_global(env, &recv);
-    napi_status st = napi_make_callback(env, p->actx, recv, fn, 0, NULL, &result);
+    /* status: 0, or a negative errno (libuv) after which the poll has stopped */
+    napi_value arg;
+    napi_create_int32(env, status, &arg);
+    napi_status st = napi_make_callback(env, p->actx, recv, fn, 1, &arg, &result);
     bool pending = false;
     if (st != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
       /* an exception from onReadable: report it like any uncaught exception */

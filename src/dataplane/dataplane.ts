@@ -8,7 +8,7 @@
 // on the same thread are never starved by a flood (smoltcp's poll_ingress_single, bounded
 // work per turn). The agent measures the resulting timer lag (event-loop delay) and reports it.
 
-import { C_TUN_RX_PACKETS, DataplaneCounters } from './counters.js';
+import { C_DEVICE_ERRORS, C_TUN_RX_PACKETS, DataplaneCounters } from './counters.js';
 import { BATCH, newPacketBatch, type PacketBatch } from './io/packet-vec.js';
 import type { TunDevice, UdpBind } from './io/types.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
@@ -23,6 +23,12 @@ export class Dataplane {
   readonly #udpBatch: PacketBatch;
   #started = false;
   #closed = false;
+  /**
+   * Told when a device can no longer be polled (a task's namespace was deleted and its TUN
+   * with it, say). The device is no longer read; the endpoint stays in the tables until the
+   * control plane removes it.
+   */
+  onDeviceError: (device: string, code: string) => void = () => {};
 
   constructor(udp: UdpBind, options: PipelineOptions) {
     this.udp = udp;
@@ -35,7 +41,7 @@ export class Dataplane {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    this.udp.start(() => this.routineReadFromUdp());
+    this.udp.start(() => this.routineReadFromUdp(), (code) => this.#deviceError('underlay', code));
     this.tables.tuns.forEach((tun, i) => tun && this.#watch(tun, i));
   }
 
@@ -72,6 +78,11 @@ export class Dataplane {
   }
 
   #watch(tun: TunDevice, tunIndex: number): void {
-    tun.start(() => this.routineReadFromTun(tun, tunIndex));
+    tun.start(() => this.routineReadFromTun(tun, tunIndex), (code) => this.#deviceError(tun.name, code));
+  }
+
+  #deviceError(device: string, code: string): void {
+    this.counters.counters[C_DEVICE_ERRORS]!++;
+    this.onDeviceError(device, code);
   }
 }

@@ -43,6 +43,7 @@ async function runDataplane(opts: { config: string }): Promise<void> {
 
   const config = loadAgentConfig(opts.config);
   agent = new OverlayAgent(config);
+  agent.dataplane.onDeviceError = (device, code) => emit({ event: 'device-error', device, code });
   agent.start();
   emit({ event: 'ready', node: config.node, endpoints: agent.describeEndpoints(), underlay: agent.stats().underlay });
   if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));

@@ -113,8 +113,12 @@ export interface NativeAddon {
    */
   udpSend(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number): number;
 
-  /** Calls `onReadable` from the event loop (uv_poll, level-triggered) while fd is readable. */
-  poll(fd: number, onReadable: () => void): PollHandle;
+  /**
+   * Calls `onReadable(0)` from the event loop (uv_poll, level-triggered) while fd is readable.
+   * On a poll error (the device went away) it calls `onReadable(status)` once with a negative
+   * errno and stops polling.
+   */
+  poll(fd: number, onReadable: (status: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
 
   close(fd: number): void;

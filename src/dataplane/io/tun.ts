@@ -1,3 +1,4 @@
+import { getSystemErrorName } from 'node:util';
 import { native } from './native.js';
 import type { PollHandle, TunOpenResult } from './native-api.js';
 import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
@@ -30,9 +31,12 @@ export class NativeTun implements TunDevice {
     return native.tunWrite(this.fd, buf, vec, idx, n, coalesce);
   }
 
-  start(onReadable: () => void): void {
+  start(onReadable: () => void, onError?: (code: string) => void): void {
     if (this.#poll || this.#closed) return;
-    this.#poll = native.poll(this.fd, onReadable);
+    this.#poll = native.poll(this.fd, (status) => {
+      if (status >= 0) onReadable();
+      else onError?.(getSystemErrorName(status));
+    });
   }
 
   close(): void {

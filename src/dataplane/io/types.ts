@@ -18,8 +18,11 @@ export interface TunDevice {
    * of listed packets the device took; the others were dropped (and counted by the device).
    */
   write(buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean): number;
-  /** Calls `onReadable` whenever packets are waiting, until close(). */
-  start(onReadable: () => void): void;
+  /**
+   * Calls `onReadable` whenever packets are waiting, until close(). `onError` is called once
+   * with an errno name when the device can no longer be polled (it was deleted, say).
+   */
+  start(onReadable: () => void, onError?: (code: string) => void): void;
   close(): void;
 }
 
@@ -32,6 +35,6 @@ export interface UdpBind {
    * segments, each with the PV_INNER-byte prefix. Returns how many listed packets were sent.
    */
   send(buf: Buffer, vec: Int32Array, idx: Int32Array, n: number): number;
-  start(onReadable: () => void): void;
+  start(onReadable: () => void, onError?: (code: string) => void): void;
   close(): void;
 }

@@ -1,3 +1,4 @@
+import { getSystemErrorName } from 'node:util';
 import { native } from './native.js';
 import type { PollHandle, UdpOpenResult } from './native-api.js';
 import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
@@ -32,9 +33,12 @@ export class NativeUdpBind implements UdpBind {
     return native.udpSend(this.fd, buf, vec, idx, n);
   }
 
-  start(onReadable: () => void): void {
+  start(onReadable: () => void, onError?: (code: string) => void): void {
     if (this.#poll || this.#closed) return;
-    this.#poll = native.poll(this.fd, onReadable);
+    this.#poll = native.poll(this.fd, (status) => {
+      if (status >= 0) onReadable();
+      else onError?.(getSystemErrorName(status));
+    });
   }
 
   close(): void {

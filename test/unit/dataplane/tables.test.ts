@@ -70,3 +70,19 @@ test('removeNetwork frees every route, even when deletes shift the hash table', 
   for (let k = 10; k < 210; k++) t.addPeer({ network: 'demo', ipv4: 0x0a000100 + k, mac: mac(k), vtep: 0xc6336409, port: 4789 });
   assert.equal(t.networkByName('demo')!.v4.size, 200);
 });
+
+test('a device that can no longer be polled is counted and reported, and the rest keep working', () => {
+  const { udp, dp } = setup();
+  const a = new ChannelTun('vxt-a');
+  const b = new ChannelTun('vxt-b');
+  dp.tables.addLocalEndpoint({ network: 'demo', ipv4: 0x0a000103, mac: mac(3), tun: a });
+  dp.tables.addLocalEndpoint({ network: 'demo', ipv4: 0x0a000104, mac: mac(4), tun: b });
+  const reported: string[] = [];
+  dp.onDeviceError = (device, code) => reported.push(`${device} ${code}`);
+  dp.start();
+  a.fail('EBADF');
+  assert.deepEqual(reported, ['vxt-a EBADF']);
+  assert.equal(dp.counters.snapshot().counters['device_errors'], 1);
+  b.push(icmpFrom(0x0a000104, 0x0a000109));
+  assert.equal(udp.sent.length, 1);
+});

@@ -99,8 +99,19 @@ export class ChannelTun implements TunDevice {
     return take;
   }
 
-  start(onReadable: () => void): void {
+  #onError: ((code: string) => void) | undefined;
+
+  start(onReadable: () => void, onError?: (code: string) => void): void {
     this.#onReadable = onReadable;
+    this.#onError = onError;
+  }
+
+  /** Simulates the device going away (its namespace deleted, say). */
+  fail(code = 'EBADF'): void {
+    const onError = this.#onError;
+    this.#onReadable = undefined;
+    this.#onError = undefined;
+    onError?.(code);
   }
 
   close(): void {
