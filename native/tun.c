@@ -118,25 +118,33 @@ int vxm_check_slots(napi_env env, const char *fn, size_t buflen, int32_t slot_si
   return 0;
 }
 
-/* tunRead(fd, buf, slotSize, headroom, vec, first, max) -> count */
-napi_value vxm_js_tun_read(napi_env env, napi_callback_info info) {
+/* Parses the arguments every slot-reading call takes: (fd, buf, slotSize, headroom, vec, first,
+ * max), and checks that the slots fit. Returns 0, or -1 with a JS exception pending. */
+int vxm_read_args(napi_env env, napi_callback_info info, const char *fn, int min_headroom, vxm_read_call *c) {
   size_t argc = 7;
   napi_value argv[7];
+  char usage[96];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 7) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tunRead(fd, buf, slotSize, headroom, vec, first, max)");
-    return NULL;
+    snprintf(usage, sizeof usage, "%s(fd, buf, slotSize, headroom, vec, first, max)", fn);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return -1;
   }
-  int32_t fd, slot_size, headroom, first, max;
-  uint8_t *buf;
-  size_t buflen, veclen;
-  int32_t *vec;
-  if (vxm_arg_int32(env, argv[0], "fd", &fd) || vxm_arg_bytes(env, argv[1], "buf", &buf, &buflen) ||
-      vxm_arg_int32(env, argv[2], "slotSize", &slot_size) || vxm_arg_int32(env, argv[3], "headroom", &headroom) ||
-      vxm_arg_i32array(env, argv[4], "vec", &vec, &veclen) || vxm_arg_int32(env, argv[5], "first", &first) ||
-      vxm_arg_int32(env, argv[6], "max", &max))
-    return NULL;
-  if (vxm_check_slots(env, "tunRead", buflen, slot_size, headroom, veclen, first, max, VNET_HDR_LEN)) return NULL;
+  if (vxm_arg_int32(env, argv[0], "fd", &c->fd) || vxm_arg_bytes(env, argv[1], "buf", &c->buf, &c->buflen) ||
+      vxm_arg_int32(env, argv[2], "slotSize", &c->slot_size) || vxm_arg_int32(env, argv[3], "headroom", &c->headroom) ||
+      vxm_arg_i32array(env, argv[4], "vec", &c->vec, &c->veclen) || vxm_arg_int32(env, argv[5], "first", &c->first) ||
+      vxm_arg_int32(env, argv[6], "max", &c->max))
+    return -1;
+  return vxm_check_slots(env, fn, c->buflen, c->slot_size, c->headroom, c->veclen, c->first, c->max, min_headroom);
+}
+
+/* tunRead(fd, buf, slotSize, headroom, vec, first, max) -> count */
+napi_value vxm_js_tun_read(napi_env env, napi_callback_info info) {
+  vxm_read_call c;
+  if (vxm_read_args(env, info, "tunRead", VNET_HDR_LEN, &c)) return NULL;
+  int32_t fd = c.fd, slot_size = c.slot_size, headroom = c.headroom, first = c.first, max = c.max;
+  uint8_t *buf = c.buf;
+  int32_t *vec = c.vec;
   vxm_inst *in = vxm_get_inst(env);
 
   int got = 0;

@@ -122,23 +122,11 @@ napi_value vxm_js_udp_open(napi_env env, napi_callback_info info) {
 
 /* udpRecv(fd, buf, slotSize, headroom, vec, first, max) -> count */
 napi_value vxm_js_udp_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 7) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "udpRecv(fd, buf, slotSize, headroom, vec, first, max)");
-    return NULL;
-  }
-  int32_t fd, slot_size, headroom, first, max;
-  uint8_t *buf;
-  size_t buflen, veclen;
-  int32_t *vec;
-  if (vxm_arg_int32(env, argv[0], "fd", &fd) || vxm_arg_bytes(env, argv[1], "buf", &buf, &buflen) ||
-      vxm_arg_int32(env, argv[2], "slotSize", &slot_size) || vxm_arg_int32(env, argv[3], "headroom", &headroom) ||
-      vxm_arg_i32array(env, argv[4], "vec", &vec, &veclen) || vxm_arg_int32(env, argv[5], "first", &first) ||
-      vxm_arg_int32(env, argv[6], "max", &max))
-    return NULL;
-  if (vxm_check_slots(env, "udpRecv", buflen, slot_size, headroom, veclen, first, max, 0)) return NULL;
+  vxm_read_call c;
+  if (vxm_read_args(env, info, "udpRecv", 0, &c)) return NULL;
+  int32_t fd = c.fd, slot_size = c.slot_size, headroom = c.headroom, first = c.first, max = c.max;
+  uint8_t *buf = c.buf;
+  int32_t *vec = c.vec;
   if (slot_size - headroom < 65535) {
     /* a GRO slot can hold up to 64 KiB of datagrams: a smaller one would truncate silently */
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "udpRecv: slotSize - headroom must be at least 65535");

@@ -138,6 +138,14 @@ void vxm_throw_errno(napi_env env, const char *fn, int err, const char *syscall,
 const char *vxm_errno_name(int err, char *buf, size_t cap);
 
 /* Slot/vector argument checks shared by the read and write calls (tun.c); throw RangeError. */
+/* The arguments of a slot-reading call (tunRead, udpRecv). */
+typedef struct {
+  int32_t fd, slot_size, headroom, first, max;
+  uint8_t *buf;
+  size_t buflen, veclen;
+  int32_t *vec;
+} vxm_read_call;
+int vxm_read_args(napi_env env, napi_callback_info info, const char *fn, int min_headroom, vxm_read_call *c);
 int vxm_check_slots(napi_env env, const char *fn, size_t buflen, int32_t slot_size, int32_t headroom,
                     size_t veclen, int32_t first, int32_t max, int32_t min_headroom);
 int vxm_write_args(napi_env env, napi_value *argv, uint8_t **buf, size_t *buflen, int32_t **vec, size_t *veclen,

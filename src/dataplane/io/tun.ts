@@ -1,6 +1,6 @@
-import { getSystemErrorName } from 'node:util';
 import { native } from './native.js';
-import type { PollHandle, TunOpenResult } from './native-api.js';
+import { PolledFd } from './polled-fd.js';
+import type { TunOpenResult } from './native-api.js';
 import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
 import type { TunDevice } from './types.js';
 
@@ -10,12 +10,12 @@ export class NativeTun implements TunDevice {
   readonly fd: number;
   /** TUN_F_* bits the kernel accepted. */
   readonly offloads: number;
-  #poll: PollHandle | undefined;
-  #closed = false;
+  readonly #device: PolledFd;
 
   constructor(opened: TunOpenResult) {
     this.name = opened.name;
     this.fd = opened.fd;
+    this.#device = new PolledFd(opened.fd);
     this.offloads = opened.offloads;
   }
 
@@ -32,18 +32,10 @@ export class NativeTun implements TunDevice {
   }
 
   start(onReadable: () => void, onError?: (code: string) => void): void {
-    if (this.#poll || this.#closed) return;
-    this.#poll = native.poll(this.fd, (status) => {
-      if (status >= 0) onReadable();
-      else onError?.(getSystemErrorName(status));
-    });
+    this.#device.start(onReadable, onError);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#poll) native.pollStop(this.#poll);
-    this.#poll = undefined;
-    native.close(this.fd);
+    this.#device.close();
   }
 }

@@ -1,6 +1,6 @@
-import { getSystemErrorName } from 'node:util';
 import { native } from './native.js';
-import type { PollHandle, UdpOpenResult } from './native-api.js';
+import { PolledFd } from './polled-fd.js';
+import type { UdpOpenResult } from './native-api.js';
 import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
 import type { UdpBind } from './types.js';
 
@@ -12,12 +12,12 @@ export class NativeUdpBind implements UdpBind {
   readonly fd: number;
   readonly port: number;
   readonly info: UdpOpenResult;
-  #poll: PollHandle | undefined;
-  #closed = false;
+  readonly #device: PolledFd;
 
   constructor(opened: UdpOpenResult) {
     this.info = opened;
     this.fd = opened.fd;
+    this.#device = new PolledFd(opened.fd);
     this.port = opened.port;
   }
 
@@ -34,18 +34,10 @@ export class NativeUdpBind implements UdpBind {
   }
 
   start(onReadable: () => void, onError?: (code: string) => void): void {
-    if (this.#poll || this.#closed) return;
-    this.#poll = native.poll(this.fd, (status) => {
-      if (status >= 0) onReadable();
-      else onError?.(getSystemErrorName(status));
-    });
+    this.#device.start(onReadable, onError);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#poll) native.pollStop(this.#poll);
-    this.#poll = undefined;
-    native.close(this.fd);
+    this.#device.close();
   }
 }
