@@ -405,6 +405,13 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
       /* TCP that cannot be merged (SYN, FIN, pure ACK, already offloaded...): keep the flow's
        * order by writing what is pending first. */
       if (run) run_flush(in, fd, run, &sent);
+    } else if (coalesce && len >= 40 && (p[0] >> 4) == 6 &&
+               (p[6] == 0 || p[6] == 43 || p[6] == 44 || p[6] == 51 || p[6] == 60)) {
+      /* IPv6 with extension headers (hop-by-hop 0, routing 43, fragment 44, AH 51, destination
+       * options 60) cannot be keyed: it may belong to an open run, so write
+       * every open run first to keep each flow in order (rare, so the cost does not matter). */
+      for (int r = 0; r < VXM_RUNS; r++)
+        if (in->runs[r].active) run_flush(in, fd, &in->runs[r], &sent);
     }
   write_single:
     if (!has_virtio) {

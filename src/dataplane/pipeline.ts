@@ -75,6 +75,11 @@ export class Pipeline {
   readonly #replyVec = newPacketVec(REPLY_SLOTS);
   readonly #replyIdx = new Int32Array(REPLY_SLOTS);
   #replyCount = 0;
+  // ICMP errors back to a task are written at once; they have their own buffer so they never
+  // touch replies that fromUdp may still have pending.
+  readonly #icmp = Buffer.alloc(REPLY_SLOT);
+  readonly #icmpVec = newPacketVec(1);
+  readonly #icmpIdx = new Int32Array(1);
 
   constructor(tables: OverlayTables, udp: UdpBind, counters: DataplaneCounters, options: PipelineOptions) {
     this.tables = tables;
@@ -188,9 +193,10 @@ export class Pipeline {
     let rid: number;
     if (version === 4) {
       if (checkIPv4(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
-      if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
+      // Same order as IPv6: multicast first (the task kernel's chatter), then anti-spoof.
       const dst = buf.readUInt32BE(off + 16);
       if (dst >= 0xe0000000) return this.#dropped(DROP_MULTICAST); // 224/4 multicast, 240/4, broadcast
+      if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
       rid = net.v4.get4(dst);
     } else if (version === 6) {
       if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
@@ -215,20 +221,19 @@ export class Pipeline {
     if (v4 && (buf[off + 6]! & 0x40) === 0) return false;
     this.counters.drop(DROP_OVERSIZE);
     if (v4 ? isIcmpError(buf, off) : isIcmpv6Error(buf, off)) return true;
-    const r = this.#reply;
-    const p = HEADROOM; // slot 0: written and flushed right here, the rare path
+    const r = this.#icmp;
+    const p = HEADROOM;
     // The builders validate the whole original and quote only what the RFC limits allow.
     const n = v4
       ? writeIcmpFragNeeded(r, p, buf, off, len, net.mtu, net.gateway4)
       : net.gateway6 ? writePacketTooBig(r, p, buf, off, len, net.mtu, net.gateway6, 0) : 0;
     if (n <= 0) return true;
-    const v = this.#replyVec;
-    v.fill(0, 0, PV_STRIDE);
+    const v = this.#icmpVec;
+    v.fill(0);
     v[PV_OFF] = p;
     v[PV_LEN] = n;
-    this.#replyIdx[0] = 0;
     const tun = this.tables.tuns[tunIndex];
-    if (tun && tun.write(r, v, this.#replyIdx, 1, false) === 1) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
+    if (tun && tun.write(r, v, this.#icmpIdx, 1, false) === 1) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
     else this.counters.counters[C_REPLIES_FAILED]!++;
     return true;
   }
