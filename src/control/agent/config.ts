@@ -49,6 +49,24 @@ export interface PeerConfig {
   port: number;
 }
 
+export interface ServiceConfig {
+  name: string;
+  network: string;
+  /** vip: clients reach a virtual IP and vxmesh balances; dnsrr: DNS returns the task IPs. */
+  mode: 'vip' | 'dnsrr';
+  vip4?: number | undefined;
+  vip6?: Uint8Array | undefined;
+  ports: { protocol: 'tcp' | 'udp'; port: number; targetPort: number }[];
+  scheduler: 'rr' | 'wrr' | 'lc' | 'sh' | 'maglev';
+  affinitySeconds: number;
+  idleSeconds: number;
+  preferLocal: boolean;
+  backends: { name: string; ipv4?: number | undefined; ipv6?: Uint8Array | undefined; weight: number; state: 'active' | 'draining' | 'down' }[];
+}
+
+/** Implementation: idle TCP flows through a VIP live 2 h by default, not swarm's silent 900 s. */
+export const DEFAULT_SERVICE_IDLE_SECONDS = 7200;
+
 export interface AgentConfig {
   node: string;
   underlay: { address: string; addressU32: number; port: number; socketBuffer: number };
@@ -61,6 +79,7 @@ export interface AgentConfig {
   networks: NetworkConfig[];
   endpoints: EndpointConfig[];
   peers: PeerConfig[];
+  services: ServiceConfig[];
 }
 
 export function loadAgentConfig(path: string): AgentConfig {
@@ -188,7 +207,78 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     };
   });
 
-  return { node, underlay, dataplane, networks, endpoints, peers };
+  const serviceNames = new Set<string>();
+  const services: ServiceConfig[] = arr(root.services ?? [], 'services').map((e, i) => {
+    const p = `services[${i}]`;
+    const o = obj(e, p);
+    const name = str(o.name, `${p}.name`);
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name)) throw new ConfigError(`${p}.name`, 'a service name is a DNS label: letters, digits and "-", at most 63');
+    if (serviceNames.has(name)) throw new ConfigError(`${p}.name`, `duplicate service ${name}`);
+    serviceNames.add(name);
+    const net = network(o.network, `${p}.network`);
+    const mode = oneOf(o.mode ?? 'vip', `${p}.mode`, ['vip', 'dnsrr'] as const);
+    const svc: ServiceConfig = {
+      name, network: net.name, mode,
+      ports: arr(o.ports ?? [], `${p}.ports`).map((q, j) => {
+        const pp = `${p}.ports[${j}]`;
+        const po = obj(q, pp);
+        const port = int(po.port, `${pp}.port`, 1, 65535);
+        return { protocol: oneOf(po.protocol ?? 'tcp', `${pp}.protocol`, ['tcp', 'udp'] as const), port, targetPort: int(po.targetPort ?? port, `${pp}.targetPort`, 1, 65535) };
+      }),
+      scheduler: oneOf(o.scheduler ?? 'rr', `${p}.scheduler`, ['rr', 'wrr', 'lc', 'sh', 'maglev'] as const),
+      affinitySeconds: int(o.affinitySeconds ?? 0, `${p}.affinitySeconds`, 0, 86400),
+      idleSeconds: int(o.idleSeconds ?? DEFAULT_SERVICE_IDLE_SECONDS, `${p}.idleSeconds`, 1, 30 * 86400),
+      preferLocal: bool(o.preferLocal ?? false, `${p}.preferLocal`),
+      backends: [],
+    };
+    const seenPorts = new Set<string>();
+    svc.ports.forEach((q, j) => {
+      const key = `${q.protocol}/${q.port}`;
+      if (seenPorts.has(key)) throw new ConfigError(`${p}.ports[${j}]`, `${key} is published twice`);
+      seenPorts.add(key);
+    });
+    if (mode === 'vip') {
+      if (o.vip === undefined && o.vip6 === undefined) throw new ConfigError(p, 'a vip-mode service needs vip or vip6 (or mode "dnsrr")');
+      if (svc.ports.length === 0) throw new ConfigError(`${p}.ports`, 'a vip-mode service publishes at least one port');
+      if (o.vip !== undefined) {
+        svc.vip4 = ipv4(o.vip, `${p}.vip`);
+        if (!cidr4(net.subnet, '').contains(IPv4.fromNumber(BigInt(svc.vip4)))) throw new ConfigError(`${p}.vip`, `not inside ${net.subnet}: VIPs come from the network's subnet`);
+        claim(net.name, svc.vip4, `${p}.vip`);
+      }
+      if (o.vip6 !== undefined) {
+        if (!net.subnet6) throw new ConfigError(`${p}.vip6`, `network ${net.name} has no subnet6`);
+        svc.vip6 = ipv6(o.vip6, `${p}.vip6`);
+        if (!contains6(cidr6(net.subnet6, ''), svc.vip6)) throw new ConfigError(`${p}.vip6`, `not inside ${net.subnet6}`);
+        claim(net.name, svc.vip6, `${p}.vip6`);
+      }
+    }
+    const backendNames = new Set<string>();
+    svc.backends = arr(o.backends ?? [], `${p}.backends`).map((b, j) => {
+      const bp = `${p}.backends[${j}]`;
+      const bo = obj(b, bp);
+      const bname = str(bo.name, `${bp}.name`);
+      if (backendNames.has(bname)) throw new ConfigError(`${bp}.name`, `duplicate backend ${bname} in ${name}`);
+      backendNames.add(bname);
+      const be = {
+        name: bname,
+        ipv4: bo.ipv4 === undefined ? undefined : ipv4(bo.ipv4, `${bp}.ipv4`),
+        ipv6: bo.ipv6 === undefined ? undefined : ipv6(bo.ipv6, `${bp}.ipv6`),
+        weight: int(bo.weight ?? 1, `${bp}.weight`, 0, 1_000_000),
+        state: oneOf(bo.state ?? 'active', `${bp}.state`, ['active', 'draining', 'down'] as const),
+      };
+      if (svc.vip4 !== undefined && be.ipv4 === undefined) throw new ConfigError(`${bp}.ipv4`, 'the service has an IPv4 VIP: every backend needs ipv4');
+      if (svc.vip6 !== undefined && be.ipv6 === undefined) throw new ConfigError(`${bp}.ipv6`, 'the service has an IPv6 VIP: every backend needs ipv6');
+      return be;
+    });
+    return svc;
+  });
+
+  return { node, underlay, dataplane, networks, endpoints, peers, services };
+}
+
+function oneOf<T extends string>(v: unknown, p: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) throw new ConfigError(p, `must be one of ${values.join(', ')}`);
+  return v as T;
 }
 
 /** Docker's convention: 02:42 followed by the four IPv4 bytes. */

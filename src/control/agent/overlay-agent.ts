@@ -8,6 +8,7 @@ import { nativeStats } from '../../dataplane/io/native.js';
 import { NATIVE_STAT_NAMES, TUN_F_ALL } from '../../dataplane/io/native-api.js';
 import { NativeTun } from '../../dataplane/io/tun.js';
 import { NativeUdpBind } from '../../dataplane/io/udp-bind.js';
+import { ConfigError } from '../../errors.js';
 import { formatIPv4, formatIPv6, type AgentConfig } from './config.js';
 import { placeTaskTun } from './task-netns.js';
 
@@ -42,6 +43,11 @@ export class OverlayAgent {
   start(): void {
     const { tables } = this.dataplane;
     const cfg = this.config;
+    if (cfg.services.length > 0) {
+      // Parsed and validated already (so configs can be written now), but nothing forwards
+      // to a VIP yet: refuse rather than pretend.
+      throw new ConfigError('services', 'service VIPs are parsed but not forwarded by this build yet (issue 4): remove "services" to run the overlay');
+    }
     try {
       for (const n of cfg.networks) {
         tables.addNetwork({ name: n.name, vni: n.vni, mtu: n.mtu, gateway4: n.gateway, gateway6: n.gateway6 });

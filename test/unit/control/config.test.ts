@@ -8,6 +8,10 @@ const good = () => ({
   networks: [{ name: 'demo', vni: 4097, subnet: '10.0.1.0/24', subnet6: 'fd00:1::/64' }],
   endpoints: [{ network: 'demo', ipv4: '10.0.1.2', ipv6: 'fd00:1::2', tun: 'vxt0', netns: 'task1' }],
   peers: [{ network: 'demo', ipv4: '10.0.1.12', ipv6: 'fd00:1::c', vtep: '198.51.100.12' }],
+  services: [{
+    name: 'web', network: 'demo', vip: '10.0.1.200', vip6: 'fd00:1::c8', ports: [{ port: 80, targetPort: 8080 }],
+    backends: [{ name: 'web.1', ipv4: '10.0.1.2', ipv6: 'fd00:1::2' }, { name: 'web.2', ipv4: '10.0.1.12', ipv6: 'fd00:1::c', weight: 3 }],
+  }],
 });
 
 test('a valid config gets swarm defaults: port 4789, MTU 1450, gateway .1, 02:42 MACs', () => {
@@ -20,6 +24,13 @@ test('a valid config gets swarm defaults: port 4789, MTU 1450, gateway .1, 02:42
   assert.equal(c.peers[0]!.port, 4789);
   assert.equal(c.peers[0]!.vtep, 0xc633640c);
   assert.equal(c.dataplane.offloads, true);
+  const web = c.services[0]!;
+  assert.equal(web.mode, 'vip');
+  assert.equal(web.scheduler, 'rr');
+  assert.equal(web.idleSeconds, 7200); // not swarm's silent 900 s
+  assert.deepEqual(web.ports, [{ protocol: 'tcp', port: 80, targetPort: 8080 }]);
+  assert.equal(web.vip4, 0x0a0001c8);
+  assert.deepEqual(web.backends.map((b) => [b.name, b.weight, b.state]), [['web.1', 1, 'active'], ['web.2', 3, 'active']]);
 });
 
 // Each bad input names the field and says what to do; none throws anything but a ConfigError.
@@ -40,6 +51,13 @@ const cases: [string, (c: any) => void, RegExp][] = [
   ['endpoint IPv6 outside subnet6', (c) => (c.endpoints[0].ipv6 = 'fd00:2::2'), /endpoints\[0\]\.ipv6: not inside fd00:1::\/64/],
   ['gateway6 outside subnet6', (c) => (c.networks[0].gateway6 = 'fd00:9::1'), /networks\[0\]\.gateway6: not inside/],
   ['a /32 network', (c) => (c.networks[0].subnet = '255.255.255.255/32'), /networks\[0\]\.subnet: .* too small/],
+  ['a service VIP outside the subnet', (c) => (c.services[0].vip = '10.9.9.9'), /services\[0\]\.vip: not inside 10\.0\.1\.0\/24/],
+  ['a service VIP that is a task address', (c) => (c.services[0].vip = '10.0.1.2'), /appears twice/],
+  ['an unknown scheduler', (c) => (c.services[0].scheduler = 'random'), /services\[0\]\.scheduler: must be one of rr, wrr, lc, sh, maglev/],
+  ['a backend without IPv6 for an IPv6 VIP', (c) => delete c.services[0].backends[0].ipv6, /services\[0\]\.backends\[0\]\.ipv6: the service has an IPv6 VIP/],
+  ['a port published twice', (c) => c.services[0].ports.push({ port: 80 }), /tcp\/80 is published twice/],
+  ['a vip service without VIP', (c) => { delete c.services[0].vip; delete c.services[0].vip6; }, /needs vip or vip6/],
+  ['a service name that is not a DNS label', (c) => (c.services[0].name = 'web_1'), /DNS label/],
   ['a namespace name that is a PID', (c) => (c.endpoints[0].netns = '1'), /endpoints\[0\]\.netns: 1 is not a network namespace name/],
 ];
 for (const [name, mutate, message] of cases) {
