@@ -15,11 +15,12 @@ export const DROP_UNSUPPORTED = 8; //       valid but unhandled (ARP other than 
 export const DROP_BAD_OFFLOAD = 9; //       virtio-net metadata the dataplane cannot honour
 export const DROP_IO = 10; //               the kernel refused the write/send (queue full, device gone)
 export const DROP_VXLAN_BAD = 11; //        VXLAN header flags wrong or frame too short
-export const DROP_COUNT = 12;
+export const DROP_NO_BACKEND = 12; //       to a service VIP with no eligible backend (or a fragment, which cannot be balanced)
+export const DROP_COUNT = 13;
 
 export const DROP_REASON_NAMES: readonly string[] = [
   'malformed', 'unknown_vni', 'no_route', 'not_local', 'spoofed_source', 'multicast', 'oversize',
-  'ttl', 'unsupported', 'bad_offload', 'io', 'vxlan_bad',
+  'ttl', 'unsupported', 'bad_offload', 'io', 'vxlan_bad', 'no_backend',
 ];
 
 /** Traffic counters. Packets count segments on the wire side, super-packets on the TUN side. */

@@ -17,7 +17,7 @@
 import {
   C_ARP_REPLIES, C_BATCHES, C_ICMP_ERRORS_SENT, C_REPLIES_FAILED, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
   C_TUN_TX_BYTES, C_TUN_TX_PACKETS, C_UDP_RX_BYTES, C_UDP_RX_DATAGRAMS, C_UDP_TX_BYTES, C_UDP_TX_PACKETS,
-  DROP_BAD_OFFLOAD, DROP_IO, DROP_MALFORMED, DROP_MULTICAST, DROP_NOT_LOCAL, DROP_NO_ROUTE, DROP_OVERSIZE,
+  DROP_BAD_OFFLOAD, DROP_IO, DROP_MALFORMED, DROP_MULTICAST, DROP_NOT_LOCAL, DROP_NO_BACKEND, DROP_NO_ROUTE, DROP_OVERSIZE,
   DROP_SPOOFED_SOURCE, DROP_UNKNOWN_VNI, DROP_UNSUPPORTED, DROP_VXLAN_BAD, type DataplaneCounters,
 } from './counters.js';
 import {
@@ -29,6 +29,7 @@ import {
   checkArp, checkIPv4, checkIPv6, checkNeighborSolicitation, isIcmpError, isIcmpv6Error, writeArpReply,
   writeIcmpFragNeeded, writeNeighborAdvertisement, writePacketTooBig,
 } from './packet/index.js';
+import { VIP_DROP, type VipPath } from './lb/vip-path.js';
 import { ROUTE_LOCAL, type NetworkState, type OverlayTables } from './tables.js';
 
 /** Protocol: VXLAN header (RFC 7348 section 5) plus the inner Ethernet header. */
@@ -53,6 +54,10 @@ export interface PipelineOptions {
   coalesce: boolean;
   /** UDP port remote VTEPs listen on, for replies (ARP, NA) to the sender's VTEP. */
   dataPort: number;
+  /** Service VIPs (load balancing, NAT); absent: no services on this node. */
+  vip?: VipPath | undefined;
+  /** The coarse clock for conntrack, in milliseconds, read once per batch. */
+  now?: () => number;
 }
 
 export class Pipeline {
@@ -81,11 +86,24 @@ export class Pipeline {
   readonly #icmpVec = newPacketVec(1);
   readonly #icmpIdx = new Int32Array(1);
 
+  readonly #vip: VipPath | undefined;
+  readonly #clock: () => number;
+  #now = 0;
+
   constructor(tables: OverlayTables, udp: UdpBind, counters: DataplaneCounters, options: PipelineOptions) {
     this.tables = tables;
     this.udp = udp;
     this.counters = counters;
     this.options = options;
+    this.#vip = options.vip;
+    this.#clock = options.now ?? Date.now;
+  }
+
+  /** A packet about to reach a local task: if it is a backend's reply, its source becomes the VIP again. */
+  #replyToClient(buf: Buffer, off: number, len: number, partial: boolean): void {
+    const vip = this.#vip!;
+    if (buf[off]! >> 4 === 4) vip.fromBackend4(buf, off, len, partial, this.#now);
+    else vip.fromBackend6(buf, off, len, partial, this.#now);
   }
 
   /** Forwards packets 0..n-1 of `batch`, read from the TUN at `tunIndex`. */
@@ -99,6 +117,7 @@ export class Pipeline {
     const net = srcRoute >= 0 && routeKind[srcRoute] === ROUTE_LOCAL ? t.networks[t.routeNet[srcRoute]!] : undefined;
     let nUdp = 0;
     c[C_BATCHES]!++;
+    this.#now = this.#clock();
     if (!net) {
       // The endpoint was removed while this batch was in flight.
       c[C_TUN_RX_PACKETS]! += n;
@@ -111,7 +130,7 @@ export class Pipeline {
       const len = vec[b + PV_LEN]!;
       c[C_TUN_RX_PACKETS]!++;
       c[C_TUN_RX_BYTES]! += len;
-      const rid = this.#routeFromTask(buf, off, len, net, srcRoute);
+      const rid = this.#routeFromTask(buf, off, len, net, srcRoute, (vec[b + PV_VFLAGS]! & VF_NEEDS_CSUM) !== 0);
       if (rid < 0) continue; // dropped and counted
       const gso = vec[b + PV_GSO_TYPE]!;
       if (gso !== GSO_NONE && !offloadMatches(buf, off, gso, vec[b + PV_GSO_SIZE]!)) {
@@ -120,6 +139,7 @@ export class Pipeline {
       }
       if (routeKind[rid] === ROUTE_LOCAL) {
         // Same node: the super-packet goes through whole, virtio header and all.
+        if (this.#vip) this.#replyToClient(buf, off, len, (vec[b + PV_VFLAGS]! & VF_NEEDS_CSUM) !== 0);
         c[C_LOCAL_FORWARD]!++;
         this.#queueTun(routeTun[rid]!, i);
         continue;
@@ -154,6 +174,7 @@ export class Pipeline {
     const buf = batch.buf;
     const vec = batch.vec;
     c[C_BATCHES]!++;
+    this.#now = this.#clock();
     this.#rxCount = 0;
     this.#replyCount = 0;
     for (let i = 0; i < n; i++) {
@@ -186,7 +207,7 @@ export class Pipeline {
   }
 
   /** Returns the route id for a packet a task sent, or -1 after counting the drop. */
-  #routeFromTask(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number): number {
+  #routeFromTask(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number, partial: boolean): number {
     const t = this.tables;
     if (len < 1) return this.#dropped(DROP_MALFORMED);
     const version = buf[off]! >> 4;
@@ -197,11 +218,16 @@ export class Pipeline {
       const dst = buf.readUInt32BE(off + 16);
       if (dst >= 0xe0000000) return this.#dropped(DROP_MULTICAST); // 224/4 multicast, 240/4, broadcast
       if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
-      rid = net.v4.get4(dst);
+      // A service VIP: conntrack or a scheduler picks the backend, the packet is DNATed to it.
+      const vip = this.#vip;
+      if (vip && vip.toVip4(buf, off, len, net.index, partial, this.#now) === VIP_DROP) return this.#dropped(DROP_NO_BACKEND);
+      rid = net.v4.get4(vip ? buf.readUInt32BE(off + 16) : dst);
     } else if (version === 6) {
       if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
       if (buf[off + 24] === 0xff) return this.#dropped(DROP_MULTICAST); // ff00::/8: RS, MLD reports ...
       if (!t.routeHas6[srcRoute] || !equal16(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
+      const vip = this.#vip;
+      if (vip && vip.toVip6(buf, off, len, net.index, partial, this.#now) === VIP_DROP) return this.#dropped(DROP_NO_BACKEND);
       rid = net.v6.get6(buf, off + 24);
     } else {
       return this.#dropped(DROP_MALFORMED);
@@ -271,6 +297,7 @@ export class Pipeline {
     }
     if (rid < 0) return void this.counters.drop(DROP_NO_ROUTE);
     if (t.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
+    if (this.#vip) this.#replyToClient(buf, ip, pktLen, false);
     const k = this.#rxCount++;
     const v = this.#rxVec;
     const b = k * PV_STRIDE;

@@ -68,6 +68,8 @@ export interface ServiceState {
   backend4: Int32Array;
   /** Backend IPv6 addresses, 16 bytes per backend index. */
   backend6: Uint8Array;
+  /** Bumped on every backend change, so derived state (a fallback table) knows to rebuild. */
+  version: number;
 }
 
 interface NetworkVips {
@@ -114,6 +116,12 @@ export class ServiceTables implements ServiceWriter {
     return vipId < 0 ? -1 : n.fronts.get4(frontKey(vipId, proto, port));
   }
 
+  /** Whether an IPv4 address is a VIP on the network (for fragments, which carry no ports). */
+  isVip4(network: number, addr: number): boolean {
+    const n = this.#byNetwork[network];
+    return n !== undefined && n.v4.get4(addr) >= 0;
+  }
+
   service(name: string): ServiceState | undefined {
     return this.#byName.get(name);
   }
@@ -145,7 +153,7 @@ export class ServiceTables implements ServiceWriter {
     if (index < 0) index = this.services.length;
     const state: ServiceState = {
       index, spec, backends: [], scheduler: this.#newScheduler(spec.scheduler),
-      backend4: new Int32Array(0), backend6: new Uint8Array(0),
+      backend4: new Int32Array(0), backend6: new Uint8Array(0), version: 0,
     };
     this.services[index] = state;
     this.#byName.set(spec.name, state);
@@ -207,6 +215,7 @@ export class ServiceTables implements ServiceWriter {
     s.backend6 = new Uint8Array(16 * s.backends.length);
     s.backends.forEach((b, i) => b.ipv6 && s.backend6.set(b.ipv6, i * 16));
     s.scheduler.setBackends(s.backends);
+    s.version++;
     // Backends that disappeared, or came back down, lose their flows.
     for (const [name, i] of previous) if (!names.has(name)) this.onBackendDown(s.index, i);
     s.backends.forEach((b, i) => b.state === 'down' && this.onBackendDown(s.index, i));
@@ -218,6 +227,7 @@ export class ServiceTables implements ServiceWriter {
     if (i < 0) throw new TableError('VXM_ERR_NOT_FOUND', `setBackendState: ${service} has no backend ${backend}`);
     s.backends[i] = { ...s.backends[i]!, state };
     s.scheduler.setBackends(s.backends);
+    s.version++;
     if (state === 'down') this.onBackendDown(s.index, i);
   }
 
