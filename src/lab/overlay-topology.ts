@@ -93,6 +93,8 @@ export interface AgentConfig {
   }[];
   endpoints: { network: string; ipv4: string; ipv6: string; tun: string; netns: string }[];
   peers: { network: string; ipv4: string; ipv6: string; vtep: string; mac?: string }[];
+  /** Service VIPs, the same on every host (the agent's config format). */
+  services?: unknown[];
 }
 
 // ── the topology's parts ───────────────────────────────────────────────────────────────────
@@ -292,6 +294,8 @@ export interface OverlayTopologyOptions {
   /** dataplane.workers in the agent configs (default 0). */
   workers?: number;
   mtu?: number;
+  /** Services for every agent's config (VIPs, ports, scheduler, backends). */
+  services?: unknown[];
   /** Use this lab (default: a new one, destroyed by destroy()). */
   lab?: Lab;
   /** Progress messages (default: silent). */
@@ -439,6 +443,7 @@ export class OverlayTopology {
         networks: [{ name: NETWORK_NAME, vni: VNI, subnet: SUBNET, gateway: GATEWAY, subnet6: SUBNET6, gateway6: GATEWAY6, mtu }],
         endpoints: host.tasks.map((t) => ({ network: NETWORK_NAME, ipv4: t.ipv4, ipv6: t.ipv6, tun: t.tun, netns: t.ns })),
         peers,
+        ...(this.options.services ? { services: this.options.services } : {}),
       };
       writeFileSync(host.configPath, `${JSON.stringify(host.config, null, 2)}\n`);
     }

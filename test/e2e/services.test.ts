@@ -1,0 +1,84 @@
+// Service VIPs end to end: real HTTP servers in task namespaces behind a VIP, a client task
+// making short connections, every packet through the vxmesh agents.
+//
+//   h1: client h1t0 (10.0.1.2), backend h1t1 (10.0.1.3)      h2: backends h2t0 (10.0.1.12), h2t1 (10.0.1.13)
+//   service web: VIP 10.0.1.200 / fd00:1::c8, tcp 80 → 8080 on each backend, round robin
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { OverlayTopology } from '../../src/lab/overlay-topology.js';
+
+const skip = process.getuid?.() !== 0 ? 'service e2e needs root (network namespaces and TUN devices): run as root' : false;
+const VIP = '10.0.1.200';
+const VIP6 = 'fd00:1::c8';
+
+// Each backend answers with its own name and the peer address it saw.
+const SERVER = `const [name, port] = process.argv.slice(1);
+require('http').createServer((q, r) => r.end(name + ' ' + q.socket.remoteAddress)).listen(Number(port), '::', () => console.log('listening'));`;
+
+// The client: N sequential requests with Connection: close, printing one JSON line of bodies.
+const CLIENT = `const [host, n] = process.argv.slice(1); const http = require('http'); const out = [];
+(async () => { for (let i = 0; i < Number(n); i++) out.push(await new Promise((ok, fail) => {
+  const q = http.get({ host, port: 80, path: '/', agent: false, timeout: 3000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => ok(b)); });
+  q.on('error', fail); q.on('timeout', () => q.destroy(new Error('timeout')));
+})); console.log(JSON.stringify(out)); })().catch((e) => { console.error(String(e)); process.exit(1); });`;
+
+let topo: OverlayTopology | undefined;
+
+before(async () => {
+  if (skip) return;
+  topo = await OverlayTopology.build({
+    hosts: 2, tasksPerHost: 2,
+    services: [{
+      name: 'web', network: 'demo', vip: VIP, vip6: VIP6, scheduler: 'rr', ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }],
+      backends: [
+        { name: 'web.1', ipv4: '10.0.1.3', ipv6: 'fd00:1::3' },
+        { name: 'web.2', ipv4: '10.0.1.12', ipv6: 'fd00:1::c' },
+        { name: 'web.3', ipv4: '10.0.1.13', ipv6: 'fd00:1::d' },
+      ],
+    }],
+  });
+  await topo.startAgents({ readyTimeoutMs: 30_000 });
+  for (const [h, t, name] of [[0, 1, 'web.1'], [1, 0, 'web.2'], [1, 1, 'web.3']] as const) {
+    const p = topo.lab.spawn(topo.task(h, t).ns, ['node', '-e', SERVER, name, '8080'], { lifetimeMs: 240_000 });
+    await p.waitForLine((l) => l.includes('listening'), 10_000);
+  }
+}, { timeout: 90_000 });
+
+after(async () => {
+  await topo?.destroy();
+});
+
+async function requests(host: string, n: number): Promise<string[]> {
+  const w = topo!;
+  const r = await w.lab.exec(w.task(0, 0).ns, ['node', '-e', CLIENT, host, String(n)], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, `client failed: ${r.stderr}\n${w.agents.map((a) => a.stderr).join('\n')}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+}
+
+test('300 short connections to the VIP: round robin within ±1, each backend sees the real client address', { skip, timeout: 150_000 }, async () => {
+  const bodies = await requests(VIP, 300);
+  const counts = new Map<string, number>();
+  for (const b of bodies) {
+    const [name, peer] = b.split(' ');
+    counts.set(name!, (counts.get(name!) ?? 0) + 1);
+    assert.match(peer!, /(^|:)10\.0\.1\.2$/, `backend ${name} saw ${peer}, not the client 10.0.1.2`);
+  }
+  assert.deepEqual([...counts.keys()].sort(), ['web.1', 'web.2', 'web.3']);
+  for (const [name, n] of counts) assert.ok(Math.abs(n - 100) <= 1, `${name} got ${n} of 300`);
+});
+
+test("the IPv6 VIP balances too, and the backend sees the client's IPv6 address", { skip, timeout: 60_000 }, async () => {
+  const bodies = await requests(VIP6, 30);
+  const names = new Set(bodies.map((b) => b.split(' ')[0]));
+  assert.equal(names.size, 3);
+  for (const b of bodies) assert.equal(b.split(' ')[1], 'fd00:1::2');
+});
+
+test("the agent on the client's node counted the flows and the NATed replies", { skip, timeout: 30_000 }, async () => {
+  const st = await topo!.agents[0]!.stats();
+  const lb = (st as unknown as { lb: Record<string, number> }).lb;
+  assert.ok(lb['new_flows']! >= 330, JSON.stringify(lb));
+  assert.ok(lb['replies_nated']! > 0);
+  assert.equal(lb['no_backend'], 0);
+});
