@@ -40,12 +40,13 @@ export const C_DROPS = 12; //             sum of all drop reasons
 export const C_BATCHES = 13; //           batches processed
 export const C_REPLIES_FAILED = 14; //    ARP/NA/ICMP replies built but refused by the kernel (not drops: the packet they answer is counted already)
 export const C_DEVICE_ERRORS = 15; //     TUN or UDP devices that could no longer be polled (stopped and reported)
-export const C_COUNT = 16;
+export const C_DNS_QUERIES = 16; //       task queries to the embedded resolver, answered in place (not forwarded, not drops)
+export const C_COUNT = 17;
 
 export const COUNTER_NAMES: readonly string[] = [
   'tun_rx_packets', 'tun_rx_bytes', 'tun_tx_packets', 'tun_tx_bytes', 'udp_rx_datagrams', 'udp_rx_bytes',
   'udp_tx_packets', 'udp_tx_bytes', 'local_forward', 'arp_replies', 'nd_replies', 'icmp_errors_sent',
-  'drops', 'batches', 'replies_failed', 'device_errors',
+  'drops', 'batches', 'replies_failed', 'device_errors', 'dns_queries',
 ];
 
 export class DataplaneCounters {

@@ -15,7 +15,7 @@
 // write lists are preallocated Int32Arrays of indices, replies are built in a reply slab.
 
 import {
-  C_ARP_REPLIES, C_BATCHES, C_ICMP_ERRORS_SENT, C_REPLIES_FAILED, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
+  C_ARP_REPLIES, C_BATCHES, C_DNS_QUERIES, C_ICMP_ERRORS_SENT, C_REPLIES_FAILED, C_LOCAL_FORWARD, C_ND_REPLIES, C_TUN_RX_BYTES, C_TUN_RX_PACKETS,
   C_TUN_TX_BYTES, C_TUN_TX_PACKETS, C_UDP_RX_BYTES, C_UDP_RX_DATAGRAMS, C_UDP_TX_BYTES, C_UDP_TX_PACKETS,
   DROP_BAD_OFFLOAD, DROP_IO, DROP_MALFORMED, DROP_MULTICAST, DROP_NOT_LOCAL, DROP_NO_BACKEND, DROP_NO_ROUTE, DROP_OVERSIZE,
   DROP_SPOOFED_SOURCE, DROP_UNKNOWN_VNI, DROP_UNSUPPORTED, DROP_VXLAN_BAD, type DataplaneCounters,
@@ -29,6 +29,7 @@ import {
   checkArp, checkIPv4, checkIPv6, checkNeighborSolicitation, isIcmpError, isIcmpv6Error, writeArpReply,
   writeIcmpFragNeeded, writeNeighborAdvertisement, writePacketTooBig,
 } from './packet/index.js';
+import { DNS_PORT, DNS_REPLY_ROOM, type DnsPath } from './dns/dns-path.js';
 import { VIP_DROP, type VipPath } from './lb/vip-path.js';
 import { ROUTE_LOCAL, type NetworkState, type OverlayTables } from './tables.js';
 
@@ -56,6 +57,8 @@ export interface PipelineOptions {
   dataPort: number;
   /** Service VIPs (load balancing, NAT); absent: no services on this node. */
   vip?: VipPath | undefined;
+  /** The embedded resolver on each network's gateway address, port 53; absent: none. */
+  dns?: DnsPath | undefined;
   /** The coarse clock for conntrack, in milliseconds, read once per batch. */
   now?: () => number;
 }
@@ -87,6 +90,8 @@ export class Pipeline {
   readonly #icmpIdx = new Int32Array(1);
 
   readonly #vip: VipPath | undefined;
+  readonly #dns: DnsPath | undefined;
+  readonly #dnsOut = Buffer.alloc(HEADROOM + DNS_REPLY_ROOM);
   readonly #clock: () => number;
   #now = 0;
 
@@ -96,7 +101,31 @@ export class Pipeline {
     this.counters = counters;
     this.options = options;
     this.#vip = options.vip;
+    this.#dns = options.dns;
     this.#clock = options.now ?? Date.now;
+  }
+
+  /** Answers a task's DNS query and writes the reply back to its TUN; returns -1 (consumed). */
+  #answerDns(tunIndex: number, net: NetworkState, buf: Buffer, off: number, len: number, v4: boolean): number {
+    const dns = this.#dns!;
+    if (!dns.hasResolver(net.index)) return this.#dropped(DROP_NO_ROUTE);
+    this.counters.counters[C_DNS_QUERIES]!++;
+    const out = this.#dnsOut;
+    const n = v4 ? dns.answer4(net.index, buf, off, len, out, HEADROOM) : dns.answer6(net.index, buf, off, len, out, HEADROOM);
+    if (n > 0) this.#writeBack(tunIndex, out, HEADROOM, n);
+    return -1;
+  }
+
+  /** Writes one packet built by the pipeline (an ICMP error, a DNS answer) to a task's TUN. */
+  #writeBack(tunIndex: number, out: Buffer, off: number, len: number): boolean {
+    const v = this.#icmpVec;
+    v.fill(0);
+    v[PV_OFF] = off;
+    v[PV_LEN] = len;
+    const tun = this.tables.tuns[tunIndex];
+    if (tun && tun.write(out, v, this.#icmpIdx, 1, false) === 1) return true;
+    this.counters.counters[C_REPLIES_FAILED]!++;
+    return false;
   }
 
   /** A packet about to reach a local task: if it is a backend's reply, its source becomes the VIP again. */
@@ -130,8 +159,8 @@ export class Pipeline {
       const len = vec[b + PV_LEN]!;
       c[C_TUN_RX_PACKETS]!++;
       c[C_TUN_RX_BYTES]! += len;
-      const rid = this.#routeFromTask(buf, off, len, net, srcRoute, (vec[b + PV_VFLAGS]! & VF_NEEDS_CSUM) !== 0);
-      if (rid < 0) continue; // dropped and counted
+      const rid = this.#routeFromTask(buf, off, len, net, srcRoute, (vec[b + PV_VFLAGS]! & VF_NEEDS_CSUM) !== 0, tunIndex);
+      if (rid < 0) continue; // dropped and counted, or answered here (DNS)
       const gso = vec[b + PV_GSO_TYPE]!;
       if (gso !== GSO_NONE && !offloadMatches(buf, off, gso, vec[b + PV_GSO_SIZE]!)) {
         this.counters.drop(DROP_BAD_OFFLOAD);
@@ -207,7 +236,7 @@ export class Pipeline {
   }
 
   /** Returns the route id for a packet a task sent, or -1 after counting the drop. */
-  #routeFromTask(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number, partial: boolean): number {
+  #routeFromTask(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number, partial: boolean, tunIndex: number): number {
     const t = this.tables;
     if (len < 1) return this.#dropped(DROP_MALFORMED);
     const version = buf[off]! >> 4;
@@ -218,6 +247,10 @@ export class Pipeline {
       const dst = buf.readUInt32BE(off + 16);
       if (dst >= 0xe0000000) return this.#dropped(DROP_MULTICAST); // 224/4 multicast, 240/4, broadcast
       if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
+      // The embedded resolver: a query to the gateway's port 53 is answered right here.
+      if (this.#dns && dst === net.gateway4 >>> 0 && buf[off + 9] === PROTO_UDP && isDnsQuery(buf, off + (buf[off]! & 0x0f) * 4, off + len)) {
+        return this.#answerDns(tunIndex, net, buf, off, len, true);
+      }
       // A service VIP: conntrack or a scheduler picks the backend, the packet is DNATed to it.
       const vip = this.#vip;
       if (vip && vip.toVip4(buf, off, len, net.index, partial, this.#now) === VIP_DROP) return this.#dropped(DROP_NO_BACKEND);
@@ -226,6 +259,9 @@ export class Pipeline {
       if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
       if (buf[off + 24] === 0xff) return this.#dropped(DROP_MULTICAST); // ff00::/8: RS, MLD reports ...
       if (!t.routeHas6[srcRoute] || !equal16(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
+      if (this.#dns && net.gateway6 && buf[off + 6] === PROTO_UDP && equal16(buf, off + 24, net.gateway6, 0) && isDnsQuery(buf, off + 40, off + len)) {
+        return this.#answerDns(tunIndex, net, buf, off, len, false);
+      }
       const vip = this.#vip;
       if (vip && vip.toVip6(buf, off, len, net.index, partial, this.#now) === VIP_DROP) return this.#dropped(DROP_NO_BACKEND);
       rid = net.v6.get6(buf, off + 24);
@@ -253,14 +289,7 @@ export class Pipeline {
     const n = v4
       ? writeIcmpFragNeeded(r, p, buf, off, len, net.mtu, net.gateway4)
       : net.gateway6 ? writePacketTooBig(r, p, buf, off, len, net.mtu, net.gateway6, 0) : 0;
-    if (n <= 0) return true;
-    const v = this.#icmpVec;
-    v.fill(0);
-    v[PV_OFF] = p;
-    v[PV_LEN] = n;
-    const tun = this.tables.tuns[tunIndex];
-    if (tun && tun.write(r, v, this.#icmpIdx, 1, false) === 1) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
-    else this.counters.counters[C_REPLIES_FAILED]!++;
+    if (n > 0 && this.#writeBack(tunIndex, r, p, n)) this.counters.counters[C_ICMP_ERRORS_SENT]!++;
     return true;
   }
 
@@ -524,6 +553,11 @@ function l4HeaderEnd(buf: Buffer, off: number, len: number): number {
   if (proto === PROTO_TCP && l4 + 13 <= off + len) return l4 + (buf[l4 + 12]! >> 4) * 4;
   if (proto === PROTO_UDP) return l4 + 8;
   return l4;
+}
+
+/** UDP to port 53 with room for a DNS header (12 bytes). */
+function isDnsQuery(buf: Buffer, udp: number, end: number): boolean {
+  return udp + 8 + 12 <= end && buf.readUInt16BE(udp + 2) === DNS_PORT;
 }
 
 function equal16(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {

@@ -1,8 +1,10 @@
 // Service VIPs end to end: real HTTP servers in task namespaces behind a VIP, a client task
 // making short connections, every packet through the vxmesh agents.
 //
-//   h1: client h1t0 (10.0.1.2), backend h1t1 (10.0.1.3)      h2: backends h2t0 (10.0.1.12), h2t1 (10.0.1.13)
+//   h1: client h1t0 (10.0.1.2), web h1t1 (10.0.1.3), api h1t2 (10.0.1.4)
+//   h2: web h2t0 (10.0.1.12), web h2t1 (10.0.1.13), api h2t2 (10.0.1.14)
 //   service web: VIP 10.0.1.200 / fd00:1::c8, tcp 80 → 8080 on each backend, round robin
+//   service api: DNS round robin (no VIP), the embedded resolver answers its task addresses
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -28,7 +30,7 @@ let topo: OverlayTopology | undefined;
 before(async () => {
   if (skip) return;
   topo = await OverlayTopology.build({
-    hosts: 2, tasksPerHost: 2,
+    hosts: 2, tasksPerHost: 3,
     services: [{
       name: 'web', network: 'demo', vip: VIP, vip6: VIP6, scheduler: 'rr', ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }],
       backends: [
@@ -36,6 +38,9 @@ before(async () => {
         { name: 'web.2', ipv4: '10.0.1.12', ipv6: 'fd00:1::c' },
         { name: 'web.3', ipv4: '10.0.1.13', ipv6: 'fd00:1::d' },
       ],
+    }, {
+      name: 'api', network: 'demo', mode: 'dnsrr', ports: [{ protocol: 'tcp', port: 8080 }],
+      backends: [{ name: 'api.1', ipv4: '10.0.1.4' }, { name: 'api.2', ipv4: '10.0.1.14' }],
     }],
   });
   await topo.startAgents({ readyTimeoutMs: 30_000 });
@@ -81,4 +86,34 @@ test("the agent on the client's node counted the flows and the NATed replies", {
   assert.ok(lb['new_flows']! >= 330, JSON.stringify(lb));
   assert.ok(lb['replies_nated']! > 0);
   assert.equal(lb['no_backend'], 0);
+});
+
+async function dig(...args: string[]): Promise<string> {
+  const w = topo!;
+  const r = await w.lab.exec(w.task(0, 0).ns, ['dig', '@10.0.1.1', '+time=2', '+tries=1', ...args], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, `dig ${args.join(' ')} failed: ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+test('dig from a task: the embedded resolver on the gateway answers A, AAAA, tasks., SRV, PTR, NXDOMAIN', { skip, timeout: 60_000 }, async () => {
+  assert.equal((await dig('+short', 'web.mesh', 'A')).trim(), VIP);
+  assert.equal((await dig('+short', 'web', 'AAAA')).trim(), VIP6);
+  assert.deepEqual((await dig('+short', 'tasks.web.mesh', 'A')).trim().split('\n').sort(), ['10.0.1.12', '10.0.1.13', '10.0.1.3']);
+  assert.match(await dig('+short', '_80._tcp.web.mesh', 'SRV'), /\b80 web\.mesh\./);
+  assert.equal((await dig('+short', '-x', VIP)).trim(), 'web.mesh.');
+  const missing = await dig('nope.mesh', 'A');
+  assert.match(missing, /status: NXDOMAIN/);
+  assert.match(missing, /flags: qr aa/);
+  assert.match(await dig('example.org', 'A'), /status: REFUSED/); // not forwarded yet: the client moves on
+  assert.match(await dig('web.mesh', 'A'), /web\.mesh\.\s+5\s+IN\s+A\s+10\.0\.1\.200/); // TTL 5 s, not 600
+});
+
+test('dig from a task: a dnsrr service answers every task address, in changing order', { skip, timeout: 60_000 }, async () => {
+  const orders = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const ips = (await dig('+short', 'api.mesh', 'A')).trim().split('\n');
+    assert.deepEqual([...ips].sort(), ['10.0.1.14', '10.0.1.4']);
+    orders.add(ips.join(','));
+  }
+  assert.ok(orders.size > 1, 'dnsrr answers never changed order');
 });

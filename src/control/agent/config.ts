@@ -80,6 +80,8 @@ export interface AgentConfig {
   endpoints: EndpointConfig[];
   peers: PeerConfig[];
   services: ServiceConfig[];
+  /** The embedded resolver on each network's gateway address (UDP 53). */
+  dns: { domain: string; ttl: number };
 }
 
 export function loadAgentConfig(path: string): AgentConfig {
@@ -273,7 +275,14 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     return svc;
   });
 
-  return { node, underlay, dataplane, networks, endpoints, peers, services };
+  const d2 = root.dns === undefined ? {} : obj(root.dns, 'dns');
+  const domain = str(d2.domain ?? 'mesh', 'dns.domain');
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
+    throw new ConfigError('dns.domain', `${domain} is not a domain name such as mesh or cluster.local`);
+  }
+  const dns = { domain, ttl: int(d2.ttl ?? 5, 'dns.ttl', 0, 86400) };
+
+  return { node, underlay, dataplane, networks, endpoints, peers, services, dns };
 }
 
 function oneOf<T extends string>(v: unknown, p: string, values: readonly T[]): T {

@@ -12,7 +12,9 @@ import { createScheduler } from '../../dataplane/lb/schedulers/index.js';
 import { ServiceTables } from '../../dataplane/lb/services.js';
 import { LB_COUNTER_NAMES, VipPath } from '../../dataplane/lb/vip-path.js';
 import { COUNTER_NAMES as CT_COUNTER_NAMES } from '../../dataplane/lb/conntrack/conntrack.js';
-import { ConfigError } from '../../errors.js';
+import { DNS_PATH_COUNTER_NAMES, DnsPath } from '../../dataplane/dns/dns-path.js';
+import { NameTable } from '../../dataplane/dns/records.js';
+import { Resolver } from '../../dataplane/dns/resolver.js';
 import { formatIPv4, formatIPv6, type AgentConfig } from './config.js';
 import { placeTaskTun } from './task-netns.js';
 
@@ -36,6 +38,8 @@ export interface AgentStats {
   tunOffloads: Record<string, number>;
   /** Service load balancing: flows scheduled, replies NATed, conntrack hits and misses ... */
   lb?: Record<string, number>;
+  /** The embedded resolver: answered, refused (names it does not own), malformed. */
+  dns: Record<string, number>;
 }
 
 export class OverlayAgent {
@@ -45,6 +49,7 @@ export class OverlayAgent {
   readonly #tuns: NativeTun[] = [];
   readonly services: ServiceTables;
   readonly vip: VipPath;
+  readonly dns: DnsPath;
   #sweep: NodeJS.Timeout | undefined;
   readonly #loopDelay: IntervalHistogram;
 
@@ -53,9 +58,11 @@ export class OverlayAgent {
     this.udp = NativeUdpBind.open(config.underlay.address, config.underlay.port, config.underlay.socketBuffer);
     this.services = new ServiceTables((kind) => createScheduler(kind));
     this.vip = new VipPath(this.services);
+    // The I/O shell may use the platform's randomness; the resolver itself only sees an rng.
+    this.dns = new DnsPath(Math.random);
     this.dataplane = new Dataplane(this.udp, {
       coalesce: config.dataplane.coalesce, dataPort: config.underlay.port,
-      vip: config.services.length > 0 ? this.vip : undefined, now: Date.now,
+      vip: config.services.some((x) => x.mode === 'vip') ? this.vip : undefined, dns: this.dns, now: Date.now,
     });
     this.#loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   }
@@ -64,17 +71,29 @@ export class OverlayAgent {
   start(): void {
     const { tables } = this.dataplane;
     const cfg = this.config;
-    const dnsrr = cfg.services.filter((svc) => svc.mode === 'dnsrr');
-    if (dnsrr.length > 0) {
-      // DNS round robin needs the embedded resolver in the pipeline, which is not wired yet.
-      throw new ConfigError(`services (${dnsrr[0]!.name})`, 'dnsrr services need the embedded DNS resolver, not wired into the agent yet (issue 4): use mode "vip"');
-    }
+
     try {
       for (const n of cfg.networks) {
         tables.addNetwork({ name: n.name, vni: n.vni, mtu: n.mtu, gateway4: n.gateway, gateway6: n.gateway6 });
       }
       for (const p of cfg.peers) tables.addPeer(p);
-      for (const svc of cfg.services) {
+      for (const n of cfg.networks) {
+        const names = new NameTable({ domain: cfg.dns.domain, ttl: cfg.dns.ttl });
+        for (const svc of cfg.services.filter((x) => x.network === n.name)) {
+          names.addService({
+            name: svc.name, mode: svc.mode,
+            ...(svc.vip4 !== undefined ? { vip4: formatIPv4(svc.vip4) } : {}),
+            ...(svc.vip6 ? { vip6: formatIPv6(svc.vip6) } : {}),
+            // SRV _<port>._<proto>.<service>: the published port (dnsrr: the tasks' port).
+            ports: svc.ports.map((p) => ({ name: String(p.port), port: svc.mode === 'vip' ? p.port : p.targetPort, protocol: p.protocol })),
+          });
+          names.setTasks(svc.name, svc.backends.filter((b) => b.ipv4 !== undefined).map((b) => ({
+            name: b.name, ipv4: formatIPv4(b.ipv4!), ...(b.ipv6 ? { ipv6: formatIPv6(b.ipv6) } : {}),
+          })));
+        }
+        this.dns.setResolver(tables.networkByName(n.name)!.index, new Resolver(names, { recursionAvailable: false }));
+      }
+      for (const svc of cfg.services.filter((x) => x.mode === 'vip')) {
         const networkIndex = tables.networkByName(svc.network)!.index;
         const index = this.services.addService(
           {
@@ -124,6 +143,7 @@ export class OverlayAgent {
       underlay: { gro: this.udp.info.gro, gso: this.udp.info.gso, rcvbuf: this.udp.info.rcvbuf, sndbuf: this.udp.info.sndbuf },
       tunOffloads: Object.fromEntries(this.#tuns.map((t) => [t.name, t.offloads])),
       ...(this.config.services.length > 0 ? { lb: this.#lbStats() } : {}),
+      dns: Object.fromEntries(DNS_PATH_COUNTER_NAMES.map((n, i) => [n, this.dns.counters[i]!])),
     };
   }
 
