@@ -102,6 +102,7 @@ export class Pipeline {
     this.options = options;
     this.#vip = options.vip;
     this.#dns = options.dns;
+    if (options.dns) options.dns.writeToTask = (tun, out, off, len) => this.#writeBack(tun, out, off, len);
     this.#clock = options.now ?? Date.now;
   }
 
@@ -111,7 +112,7 @@ export class Pipeline {
     if (!dns.hasResolver(net.index)) return this.#dropped(DROP_NO_ROUTE);
     this.counters.counters[C_DNS_QUERIES]!++;
     const out = this.#dnsOut;
-    const n = v4 ? dns.answer4(net.index, buf, off, len, out, HEADROOM) : dns.answer6(net.index, buf, off, len, out, HEADROOM);
+    const n = v4 ? dns.answer4(net.index, buf, off, len, out, HEADROOM, tunIndex) : dns.answer6(net.index, buf, off, len, out, HEADROOM, tunIndex);
     if (n > 0) this.#writeBack(tunIndex, out, HEADROOM, n);
     return -1;
   }

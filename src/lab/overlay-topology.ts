@@ -95,6 +95,7 @@ export interface AgentConfig {
   peers: { network: string; ipv4: string; ipv6: string; vtep: string; mac?: string }[];
   /** Service VIPs, the same on every host (the agent's config format). */
   services?: unknown[];
+  dns?: { upstreams: string[] };
 }
 
 // ── the topology's parts ───────────────────────────────────────────────────────────────────
@@ -296,6 +297,11 @@ export interface OverlayTopologyOptions {
   mtu?: number;
   /** Services for every agent's config (VIPs, ports, scheduler, backends). */
   services?: unknown[];
+  /**
+   * DNS upstreams for every agent (address[:port] inside this lab). Default none: the agents
+   * answer their own names and refuse the rest, so no query ever leaves the lab.
+   */
+  dnsUpstreams?: string[];
   /** Use this lab (default: a new one, destroyed by destroy()). */
   lab?: Lab;
   /** Progress messages (default: silent). */
@@ -444,6 +450,7 @@ export class OverlayTopology {
         endpoints: host.tasks.map((t) => ({ network: NETWORK_NAME, ipv4: t.ipv4, ipv6: t.ipv6, tun: t.tun, netns: t.ns })),
         peers,
         ...(this.options.services ? { services: this.options.services } : {}),
+        dns: { upstreams: this.options.dnsUpstreams ?? [] },
       };
       writeFileSync(host.configPath, `${JSON.stringify(host.config, null, 2)}\n`);
     }

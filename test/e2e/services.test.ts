@@ -25,6 +25,13 @@ const CLIENT = `const [host, n] = process.argv.slice(1); const http = require('h
   q.on('error', fail); q.on('timeout', () => q.destroy(new Error('timeout')));
 })); console.log(JSON.stringify(out)); })().catch((e) => { console.error(String(e)); process.exit(1); });`;
 
+// An upstream resolver for the test (vxmesh's own DnsServer, a different table): www.example.org.
+const UPSTREAM = `const base = process.argv[1];
+const { DnsServer } = await import(base + 'server.js'); const { NameTable } = await import(base + 'records.js');
+const table = new NameTable({ domain: 'example.org', ttl: 30 });
+table.addService({ name: 'www', mode: 'vip', vip4: '198.51.100.77' });
+await new DnsServer({ table, address: '198.51.100.250', port: 53 }).start(); console.log('listening');`;
+
 let topo: OverlayTopology | undefined;
 
 before(async () => {
@@ -42,7 +49,13 @@ before(async () => {
       name: 'api', network: 'demo', mode: 'dnsrr', ports: [{ protocol: 'tcp', port: 8080 }],
       backends: [{ name: 'api.1', ipv4: '10.0.1.4' }, { name: 'api.2', ipv4: '10.0.1.14' }],
     }],
+    dnsUpstreams: ['198.51.100.250'],
   });
+  // The upstream resolver, in its own namespace on the underlay: names under example.org.
+  const up = await topo.lab.addNamespace('up');
+  await topo.lab.connectHost(up, '198.51.100.250');
+  const upstream = topo.lab.spawn(up, ['node', '--input-type=module', '-e', UPSTREAM, new URL('../../src/dataplane/dns/', import.meta.url).href], { lifetimeMs: 240_000 });
+  await upstream.waitForLine((l) => l.includes('listening'), 10_000);
   await topo.startAgents({ readyTimeoutMs: 30_000 });
   for (const [h, t, name] of [[0, 1, 'web.1'], [1, 0, 'web.2'], [1, 1, 'web.3']] as const) {
     const p = topo.lab.spawn(topo.task(h, t).ns, ['node', '-e', SERVER, name, '8080'], { lifetimeMs: 240_000 });
@@ -95,7 +108,7 @@ async function dig(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-test('dig from a task: the embedded resolver on the gateway answers A, AAAA, tasks., SRV, PTR, NXDOMAIN', { skip, timeout: 60_000 }, async () => {
+test('dig from a task: the embedded resolver on the gateway answers A, AAAA, tasks., SRV, PTR, NXDOMAIN, and forwards the rest', { skip, timeout: 60_000 }, async () => {
   assert.equal((await dig('+short', 'web.mesh', 'A')).trim(), VIP);
   assert.equal((await dig('+short', 'web', 'AAAA')).trim(), VIP6);
   assert.deepEqual((await dig('+short', 'tasks.web.mesh', 'A')).trim().split('\n').sort(), ['10.0.1.12', '10.0.1.13', '10.0.1.3']);
@@ -104,7 +117,10 @@ test('dig from a task: the embedded resolver on the gateway answers A, AAAA, tas
   const missing = await dig('nope.mesh', 'A');
   assert.match(missing, /status: NXDOMAIN/);
   assert.match(missing, /flags: qr aa/);
-  assert.match(await dig('example.org', 'A'), /status: REFUSED/); // not forwarded yet: the client moves on
+  // A name it does not own goes to the upstream (in its own namespace) and back to the task.
+  const forwarded = await dig('www.example.org', 'A');
+  assert.match(forwarded, /www\.example\.org\.\s+\d+\s+IN\s+A\s+198\.51\.100\.77/);
+  assert.match(await dig('nope.example.org', 'A'), /status: NXDOMAIN/);
   assert.match(await dig('web.mesh', 'A'), /web\.mesh\.\s+5\s+IN\s+A\s+10\.0\.1\.200/); // TTL 5 s, not 600
 });
 

@@ -80,8 +80,12 @@ export interface AgentConfig {
   endpoints: EndpointConfig[];
   peers: PeerConfig[];
   services: ServiceConfig[];
-  /** The embedded resolver on each network's gateway address (UDP 53). */
-  dns: { domain: string; ttl: number };
+  /**
+   * The embedded resolver on each network's gateway address (UDP 53). Names outside `domain`
+   * go to `upstreams` (IPv4 address[:port]); none configured: they get REFUSED. Upstreams are
+   * never guessed from the host's resolv.conf: a lab must not leak queries to the outside.
+   */
+  dns: { domain: string; ttl: number; upstreams: { address: string; port: number }[] };
 }
 
 export function loadAgentConfig(path: string): AgentConfig {
@@ -280,7 +284,14 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
     throw new ConfigError('dns.domain', `${domain} is not a domain name such as mesh or cluster.local`);
   }
-  const dns = { domain, ttl: int(d2.ttl ?? 5, 'dns.ttl', 0, 86400) };
+  const upstreams = arr(d2.upstreams ?? [], 'dns.upstreams').map((u, i) => {
+    const text = str(u, `dns.upstreams[${i}]`);
+    const m = /^([0-9.]+)(?::([0-9]+))?$/.exec(text);
+    if (!m) throw new ConfigError(`dns.upstreams[${i}]`, `${text} is not an IPv4 address with an optional :port`);
+    ipv4(m[1], `dns.upstreams[${i}]`);
+    return { address: m[1]!, port: int(m[2] === undefined ? 53 : Number(m[2]), `dns.upstreams[${i}]`, 1, 65535) };
+  });
+  const dns = { domain, ttl: int(d2.ttl ?? 5, 'dns.ttl', 0, 86400), upstreams };
 
   return { node, underlay, dataplane, networks, endpoints, peers, services, dns };
 }

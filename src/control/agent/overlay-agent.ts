@@ -2,6 +2,7 @@
 // the dataplane, and reports what it counted. Until the control plane exists, the config
 // file is the only source of deltas.
 
+import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Dataplane } from '../../dataplane/dataplane.js';
 import { nativeStats } from '../../dataplane/io/native.js';
@@ -12,7 +13,8 @@ import { createScheduler } from '../../dataplane/lb/schedulers/index.js';
 import { ServiceTables } from '../../dataplane/lb/services.js';
 import { LB_COUNTER_NAMES, VipPath } from '../../dataplane/lb/vip-path.js';
 import { COUNTER_NAMES as CT_COUNTER_NAMES } from '../../dataplane/lb/conntrack/conntrack.js';
-import { DNS_PATH_COUNTER_NAMES, DnsPath } from '../../dataplane/dns/dns-path.js';
+import { DNS_PATH_COUNTER_NAMES, DnsPath, type TaskQuery } from '../../dataplane/dns/dns-path.js';
+import { Forwarder } from '../../dataplane/dns/forwarder.js';
 import { NameTable } from '../../dataplane/dns/records.js';
 import { Resolver } from '../../dataplane/dns/resolver.js';
 import { formatIPv4, formatIPv6, type AgentConfig } from './config.js';
@@ -51,6 +53,8 @@ export class OverlayAgent {
   readonly vip: VipPath;
   readonly dns: DnsPath;
   #sweep: NodeJS.Timeout | undefined;
+  #upstreamSocket: Socket | undefined;
+  #dnsTick: NodeJS.Timeout | undefined;
   readonly #loopDelay: IntervalHistogram;
 
   constructor(config: AgentConfig) {
@@ -115,6 +119,7 @@ export class OverlayAgent {
       this.close();
       throw err;
     }
+    this.#startForwarding();
     this.dataplane.start();
     this.#loopDelay.enable();
     if (cfg.services.length > 0) {
@@ -147,6 +152,27 @@ export class OverlayAgent {
     };
   }
 
+  /** Names the resolver does not own go to the configured upstreams over this agent's own socket. */
+  #startForwarding(): void {
+    const upstreams = this.config.dns.upstreams;
+    if (upstreams.length === 0) return;
+    const socket = createSocket('udp4');
+    socket.bind(0);
+    const forwarder = new Forwarder<TaskQuery>({
+      upstreams,
+      transport: { send: (msg, up) => socket.send(msg, up.port, up.address) },
+      deliver: (client, reply) => this.dns.deliver(client, reply),
+      rng: Math.random,
+    });
+    socket.on('message', (msg, rinfo) => forwarder.onReply(msg, msg.length, { address: rinfo.address, port: rinfo.port }));
+    socket.on('error', () => {}); // send errors are counted by the forwarder's timeouts
+    this.dns.forwarder = forwarder;
+    this.#upstreamSocket = socket;
+    // One coarse timer for every pending query's deadline.
+    this.#dnsTick = setInterval(() => forwarder.tick(Date.now()), 100);
+    this.#dnsTick.unref();
+  }
+
   #lbStats(): Record<string, number> {
     const out: Record<string, number> = {};
     LB_COUNTER_NAMES.forEach((n, i) => (out[n] = this.vip.counters[i]!));
@@ -157,6 +183,9 @@ export class OverlayAgent {
 
   close(): void {
     if (this.#sweep) clearInterval(this.#sweep);
+    if (this.#dnsTick) clearInterval(this.#dnsTick);
+    this.dns.forwarder?.close();
+    this.#upstreamSocket?.close();
     this.#loopDelay.disable();
     this.dataplane.close();
     for (const t of this.#tuns) t.close();
