@@ -9,21 +9,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { OverlayTopology } from '../../src/lab/overlay-topology.js';
+import { CLIENT, SERVER } from './http-lab.js';
 
 const skip = process.getuid?.() !== 0 ? 'service e2e needs root (network namespaces and TUN devices): run as root' : false;
 const VIP = '10.0.1.200';
 const VIP6 = 'fd00:1::c8';
-
-// Each backend answers with its own name and the peer address it saw.
-const SERVER = `const [name, port] = process.argv.slice(1);
-require('http').createServer((q, r) => r.end(name + ' ' + q.socket.remoteAddress)).listen(Number(port), '::', () => console.log('listening'));`;
-
-// The client: N sequential requests with Connection: close, printing one JSON line of bodies.
-const CLIENT = `const [host, n] = process.argv.slice(1); const http = require('http'); const out = [];
-(async () => { for (let i = 0; i < Number(n); i++) out.push(await new Promise((ok, fail) => {
-  const q = http.get({ host, port: 80, path: '/', agent: false, timeout: 3000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => ok(b)); });
-  q.on('error', fail); q.on('timeout', () => q.destroy(new Error('timeout')));
-})); console.log(JSON.stringify(out)); })().catch((e) => { console.error(String(e)); process.exit(1); });`;
 
 // An upstream resolver for the test (vxmesh's own DnsServer, a different table): www.example.org.
 const UPSTREAM = `const base = process.argv[1];
