@@ -42,6 +42,7 @@ import {
   type LbLab,
   type LbVip,
 } from '../src/lab/lb-lab.js';
+import { parseBenchArgs } from './args.js';
 
 type Variant = 'direct' | 'nftables' | 'haproxy' | 'vxmesh';
 const ALL_VARIANTS: readonly Variant[] = ['direct', 'nftables', 'haproxy', 'vxmesh'];
@@ -57,35 +58,8 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { runs: 3, seconds: 5, variants: [...ALL_VARIANTS] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`Missing value after ${a}`);
-      return v;
-    };
-    if (a === '--runs') args.runs = positiveInt(value(), a);
-    else if (a === '--seconds') args.seconds = positiveInt(value(), a);
-    else if (a === '--variants') {
-      args.variants = value()
-        .split(',')
-        .map((v) => {
-          if (!(ALL_VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown variant ${v}: use ${ALL_VARIANTS.join(', ')}`);
-          return v as Variant;
-        });
-    } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:lb -- [--runs N (3)] [--seconds S (5)] [--variants direct,nftables,haproxy,vxmesh]');
-      process.exit(0);
-    } else throw new Error(`Unknown argument ${a}: see --help`);
-  }
-  return args;
-}
-
-function positiveInt(text: string, name: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${text}`);
-  return n;
+  const a = parseBenchArgs<Variant>(argv, { flag: 'variants', all: ALL_VARIANTS, usage: 'usage: npm run bench:lb -- [--runs N (3)] [--seconds S (5)] [--variants direct,nftables,haproxy,vxmesh]' });
+  return { runs: a.runs, seconds: a.seconds, variants: a.selected };
 }
 
 // ── wrk ────────────────────────────────────────────────────────────────────────────────────

@@ -25,6 +25,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { iperf3, median, ping, quantile, readMachineCpu, type Iperf3Result } from '../src/lab/netns.js';
 import { OverlayTopology, REPO_ROOT, missingAgentPieces, type AgentStats } from '../src/lab/overlay-topology.js';
+import { parseBenchArgs } from './args.js';
 
 type Mode = 'kernel' | 'vxmesh' | 'vxmesh-nooffload';
 const ALL_MODES: readonly Mode[] = ['kernel', 'vxmesh', 'vxmesh-nooffload'];
@@ -37,35 +38,8 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { runs: 3, seconds: 5, modes: [...ALL_MODES] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`Missing value after ${a}`);
-      return v;
-    };
-    if (a === '--runs') args.runs = positiveInt(value(), a);
-    else if (a === '--seconds') args.seconds = positiveInt(value(), a);
-    else if (a === '--modes') {
-      args.modes = value()
-        .split(',')
-        .map((m) => {
-          if (!(ALL_MODES as readonly string[]).includes(m)) throw new Error(`Unknown mode ${m}: use ${ALL_MODES.join(', ')}`);
-          return m as Mode;
-        });
-    } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload]');
-      process.exit(0);
-    } else throw new Error(`Unknown argument ${a}: see --help`);
-  }
-  return args;
-}
-
-function positiveInt(text: string, name: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${text}`);
-  return n;
+  const a = parseBenchArgs<Mode>(argv, { flag: 'modes', all: ALL_MODES, usage: 'usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload]' });
+  return { runs: a.runs, seconds: a.seconds, modes: a.selected };
 }
 
 // ── one measurement ────────────────────────────────────────────────────────────────────────
