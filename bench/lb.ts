@@ -10,7 +10,8 @@
 //
 // Variants: direct (wrk straight to backend 1 through the balancer's plain forwarding: the
 // ceiling), nftables (numgen round-robin DNAT, kube-proxy nftables style), HAProxy (mode tcp,
-// roundrobin, nbthread 1), vxmesh (hook in lb-lab.ts; n/a until the VIP dataplane exists).
+// roundrobin, nbthread 1), vxmesh (one agent in the balancer namespace, TUNs in the client and
+// backend namespaces, a round-robin VIP: see startVxmeshVip in lb-lab.ts).
 // Metrics per variant and run: new connections/s (wrk -t2 -c50 -H 'Connection: close'), keep-alive
 // requests/s (wrk -t2 -c50), and wrk's latency p50/p99 of both. Runs interleave the variants
 // (run 1: a b c, run 2: a b c, ...) so drift hits them alike; each variant's VIP is set up

@@ -20,6 +20,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, LabCommandError, LabWaitError, type LabProcess } from './netns.js';
+import { AGENT_MAIN } from './overlay-topology.js';
 
 // ── addresses ──────────────────────────────────────────────────────────────────────────────
 
@@ -189,7 +190,8 @@ http {
   keepalive_timeout 65s;
   keepalive_requests 10000000;
   server {
-    listen ${backend.address}:${LB_PORT} backlog=4096;
+    # Every address of the namespace: the lab link, and the vxmesh overlay TUN when one exists.
+    listen ${LB_PORT} backlog=4096;
     location / {
       default_type text/plain;
       return 200 "${backendBody(backend.index).trimEnd()}\\n";
@@ -359,18 +361,46 @@ export class VxmeshVipNotImplementedError extends Error {
   }
 }
 
-/*
- * ╔══════════════════════════════════════════════════════════════════════════════════════════╗
- * ║ HOOK for variant (d): vxmesh's own VIP dataplane.                                        ║
- * ║ Given the lab and the backend addresses, bring up a vxmesh VIP in the balancer namespace ║
- * ║ (agent spawned through lb.lab.spawn, config in lb.tempDir) that round-robins new TCP     ║
- * ║ connections over `backends`, and return where the client connects (LB_VIP_VXMESH:80 is   ║
- * ║ reserved for it), the agent PIDs and a stop(). Until the VIP dataplane exists it throws   ║
- * ║ VxmeshVipNotImplementedError ('not implemented yet'); bench/lb.ts prints n/a for it.      ║
- * ╚══════════════════════════════════════════════════════════════════════════════════════════╝
+/** The overlay the vxmesh variant adds to the lab's namespaces (inside them only). */
+export const LB_OVERLAY_SUBNET = '10.0.9.0/24';
+export const LB_VIP_OVERLAY = '10.0.9.200';
+
+/**
+ * Variant (d), vxmesh's own VIP: one agent in the balancer namespace gives the client and each
+ * backend namespace a TUN on a small overlay (10.0.9.0/24) and publishes a round-robin VIP
+ * there. The client connects to the VIP through its TUN, the agent DNATs to a backend's TUN
+ * and rewrites the reply back: one userspace hop, like the balancer's hop in the other
+ * variants, with the same nginx backends and the same wrk.
  */
 export async function startVxmeshVip(lb: LbLab, backends: readonly string[]): Promise<LbVip> {
-  void lb;
-  void backends;
-  throw new VxmeshVipNotImplementedError();
+  const overlay = (i: number): string => `10.0.9.${10 + i}`;
+  const config = {
+    node: 'lb',
+    underlay: { address: '127.0.0.1', port: 4789 },
+    networks: [{ name: 'lb', vni: 4300, subnet: LB_OVERLAY_SUBNET, mtu: 1450 }],
+    endpoints: [
+      { network: 'lb', ipv4: '10.0.9.2', tun: 'vxc0', netns: lb.clientNs },
+      ...lb.backends.slice(0, backends.length).map((b, i) => ({ network: 'lb', ipv4: overlay(i), tun: `vxb${i}`, netns: b.ns })),
+    ],
+    services: [{
+      name: 'web', network: 'lb', vip: LB_VIP_OVERLAY, scheduler: 'rr', ports: [{ protocol: 'tcp', port: LB_PORT, targetPort: LB_PORT }],
+      backends: backends.map((_, i) => ({ name: `web.${i + 1}`, ipv4: overlay(i) })),
+    }],
+    dns: { upstreams: [] },
+  };
+  const file = join(lb.tempDir, 'vxmesh-lb.json');
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  const agent = lb.lab.spawn(lb.balancerNs, ['node', AGENT_MAIN, 'dataplane', '--config', file], { lifetimeMs: 3_600_000 });
+  try {
+    await agent.waitForLine((l) => l.includes('"event":"ready"'), 30_000);
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return {
+    kind: 'vxmesh', address: LB_VIP_OVERLAY, port: LB_PORT, pids: agent.pid ? [agent.pid] : [],
+    stop: async () => {
+      await agent.stop();
+    },
+  };
 }
