@@ -123,3 +123,25 @@ test('dig from a task: a dnsrr service answers every task address, in changing o
   }
   assert.ok(orders.size > 1, 'dnsrr answers never changed order');
 });
+
+test('draining a backend under steady load loses no request, and it takes no new one after the reload', { skip, timeout: 120_000 }, async () => {
+  const w = topo!;
+  const load = w.lab.exec(w.task(0, 0).ns, ['node', '-e', CLIENT, VIP, '600'], { timeoutMs: 100_000 });
+  await new Promise((r) => setTimeout(r, 400));
+  // Mark web.1 draining in every agent's config and tell the agents to re-read it (SIGHUP).
+  const services = w.options.services as { name: string; backends: { name: string; state?: string }[] }[];
+  services[0]!.backends[0]!.state = 'draining';
+  w.writeConfigs();
+  const marks = w.agents.map((a) => a.process.lines.length);
+  for (const a of w.agents) process.kill(a.pid, 'SIGHUP');
+  for (const [i, a] of w.agents.entries()) {
+    await a.process.waitForLine((l) => l.includes('"event":"reloaded"') && l.includes('"web"'), 10_000, { since: marks[i] });
+  }
+  const r = await load;
+  assert.equal(r.code, 0, `requests failed during the drain: ${r.stderr}`);
+  const names = (JSON.parse(r.stdout.trim().split('\n').pop()!) as string[]).map((b) => b.split(' ')[0]);
+  assert.equal(names.length, 600);
+  const last = names.lastIndexOf('web.1');
+  assert.ok(last < 600 - 150, `web.1 still got new connections after draining (last at request ${last} of 600)`);
+  assert.ok(names.slice(last + 1).every((n) => n === 'web.2' || n === 'web.3'));
+});

@@ -54,6 +54,7 @@ export class OverlayAgent {
   readonly dns: DnsPath;
   #sweep: NodeJS.Timeout | undefined;
   #upstreamSocket: Socket | undefined;
+  readonly #names = new Map<string, NameTable>();
   #dnsTick: NodeJS.Timeout | undefined;
   readonly #loopDelay: IntervalHistogram;
 
@@ -96,6 +97,7 @@ export class OverlayAgent {
           })));
         }
         this.dns.setResolver(tables.networkByName(n.name)!.index, new Resolver(names, { recursionAvailable: false }));
+        this.#names.set(n.name, names);
       }
       for (const svc of cfg.services.filter((x) => x.mode === 'vip')) {
         const networkIndex = tables.networkByName(svc.network)!.index;
@@ -152,6 +154,40 @@ export class OverlayAgent {
     };
   }
 
+  /**
+   * Applies a changed config without a restart, as table deltas: today the backends of
+   * existing services (added, removed, weights, active/draining/down) and their DNS records.
+   * Anything else that changed is listed in `needsRestart` and left as it was.
+   */
+  reload(next: AgentConfig): { updated: string[]; needsRestart: string[] } {
+    const updated: string[] = [];
+    const needsRestart: string[] = [];
+    const cur = this.config;
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a, bytesAsArrays) === JSON.stringify(b, bytesAsArrays);
+    for (const key of ['node', 'underlay', 'dataplane', 'networks', 'endpoints', 'peers', 'dns'] as const) {
+      if (!same(cur[key], next[key])) needsRestart.push(key);
+    }
+    const byName = new Map(cur.services.map((x) => [x.name, x]));
+    if (next.services.length !== cur.services.length || next.services.some((x) => !byName.has(x.name))) needsRestart.push('services (added or removed)');
+    for (const svc of next.services) {
+      const old = byName.get(svc.name);
+      if (!old) continue;
+      const { backends: nb, ...nrest } = svc;
+      const { backends: ob, ...orest } = old;
+      if (!same(nrest, orest)) needsRestart.push(`services.${svc.name} (other than backends)`);
+      if (same(nb, ob)) continue;
+      if (svc.mode === 'vip') this.services.setBackends(svc.name, nb);
+      const names = this.#names.get(svc.network);
+      // DNS hands out only backends that take new clients (draining and down ones drop out).
+      names?.setTasks(svc.name, nb.filter((b) => b.ipv4 !== undefined && b.state === 'active').map((b) => ({
+        name: b.name, ipv4: formatIPv4(b.ipv4!), ...(b.ipv6 ? { ipv6: formatIPv6(b.ipv6) } : {}),
+      })));
+      old.backends = nb;
+      updated.push(svc.name);
+    }
+    return { updated, needsRestart };
+  }
+
   /** Names the resolver does not own go to the configured upstreams over this agent's own socket. */
   #startForwarding(): void {
     const upstreams = this.config.dns.upstreams;
@@ -190,4 +226,9 @@ export class OverlayAgent {
     this.dataplane.close();
     for (const t of this.#tuns) t.close();
   }
+}
+
+/** JSON.stringify replacer: addresses held as bytes compare by value. */
+function bytesAsArrays(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? Array.from(value) : value;
 }

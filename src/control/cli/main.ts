@@ -36,6 +36,16 @@ async function runDataplane(opts: { config: string }): Promise<void> {
   process.once('SIGINT', stop);
   let agent: OverlayAgent | undefined;
   process.on('SIGUSR2', () => agent && emit({ event: 'stats', ...agent.stats() }));
+  // SIGHUP: re-read the config file and apply what can change live (service backends).
+  process.on('SIGHUP', () => {
+    if (!agent) return;
+    try {
+      emit({ event: 'reloaded', ...agent.reload(loadAgentConfig(opts.config)) });
+    } catch (err) {
+      const code = err instanceof VxmeshError ? err.code : 'VXM_ERR_INTERNAL';
+      emit({ event: 'reload-failed', code, message: err instanceof Error ? err.message : String(err) });
+    }
+  });
   process.on('uncaughtException', (err) => {
     agent?.close();
     fail(err);
