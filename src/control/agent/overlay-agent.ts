@@ -10,6 +10,7 @@ import { NATIVE_STAT_NAMES, TUN_F_ALL } from '../../dataplane/io/native-api.js';
 import { NativeTun } from '../../dataplane/io/tun.js';
 import { NativeUdpBind } from '../../dataplane/io/udp-bind.js';
 import { createScheduler } from '../../dataplane/lb/schedulers/index.js';
+import { ROUTE_LOCAL } from '../../dataplane/tables.js';
 import { ServiceTables } from '../../dataplane/lb/services.js';
 import { LB_COUNTER_NAMES, VipPath } from '../../dataplane/lb/vip-path.js';
 import { COUNTER_NAMES as CT_COUNTER_NAMES } from '../../dataplane/lb/conntrack/conntrack.js';
@@ -63,6 +64,11 @@ export class OverlayAgent {
     this.udp = NativeUdpBind.open(config.underlay.address, config.underlay.port, config.underlay.socketBuffer);
     this.services = new ServiceTables((kind) => createScheduler(kind));
     this.vip = new VipPath(this.services);
+    this.vip.isLocal = (network, ipv4, ipv6) => {
+      const net = this.dataplane.tables.networks[network];
+      const rid = !net ? -1 : ipv4 !== undefined ? net.v4.get4(ipv4) : ipv6 ? net.v6.get6(ipv6, 0) : -1;
+      return rid >= 0 && this.dataplane.tables.routeKind[rid] === ROUTE_LOCAL;
+    };
     // The I/O shell may use the platform's randomness; the resolver itself only sees an rng.
     this.dns = new DnsPath(Math.random);
     this.dataplane = new Dataplane(this.udp, {

@@ -49,6 +49,15 @@ export class VipPath {
   readonly #fallbackVersion: number[] = [];
   readonly #addr6 = new Uint8Array(16);
 
+  /**
+   * Whether an address is a task on this node (for preferLocal). The pipeline's owner sets it
+   * from the overlay tables; by default nothing is local.
+   */
+  isLocal: (network: number, ipv4: number | undefined, ipv6: Uint8Array | undefined) => boolean = () => false;
+  /** Per service: a scheduler over the local backends only (others marked draining, indices kept). */
+  readonly #local: (Scheduler | undefined)[] = [];
+  readonly #localVersion: number[] = [];
+
   constructor(services: ServiceTables, conntrack = new Conntrack(), affinity = new AffinityTable()) {
     this.services = services;
     this.conntrack = conntrack;
@@ -225,8 +234,11 @@ export class VipPath {
   }
 
   #pick(svc: ServiceState, hash: number, admitted: boolean): number {
-    let b: number;
-    if (admitted) {
+    let b = -1;
+    if (admitted && svc.spec.preferLocal) b = this.#localScheduler(svc).pick(hash);
+    if (b >= 0) {
+      // a local backend took it
+    } else if (admitted) {
       b = svc.scheduler.pick(hash);
     } else {
       // Stateless: a consistent choice that the same client gets again without any state.
@@ -245,6 +257,17 @@ export class VipPath {
     }
     this.counters[LB_NEW_FLOWS]!++;
     return admitted ? b : b | FLAG_STATELESS_BIT;
+  }
+
+  #localScheduler(svc: ServiceState): Scheduler {
+    let l = this.#local[svc.index];
+    if (!l || this.#localVersion[svc.index] !== svc.version) {
+      l = this.#local[svc.index] ??= createScheduler(svc.spec.scheduler);
+      const net = svc.spec.networkIndex;
+      l.setBackends(svc.backends.map((b) => (this.isLocal(net, b.ipv4, b.ipv6) ? b : { ...b, state: 'draining' as const })));
+      this.#localVersion[svc.index] = svc.version;
+    }
+    return l;
   }
 
   #eligible(svc: ServiceState, b: number): boolean {

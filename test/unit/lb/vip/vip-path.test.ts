@@ -193,3 +193,21 @@ test('a remote backend gets the DNATed packet over VXLAN with the client address
   assert.ok(verifyL4Checksum4(inner, 0));
   void FIN;
 });
+
+test('preferLocal: new flows go to backends on this node while one is eligible, else anywhere', () => {
+  const w = world({ preferLocal: true }, 1); // one local backend (10.0.1.10) ...
+  w.services.setBackends('web', [
+    { name: 'local', weight: 1, state: 'active', ipv4: ip4(10), ipv6: v6(10) },
+    { name: 'far', weight: 1, state: 'active', ipv4: ip4(20), ipv6: v6(20) }, // ... and a remote one
+  ]);
+  w.vip.isLocal = (net, a) => {
+    const rid = a === undefined ? -1 : w.tables.networks[net]!.v4.get4(a);
+    return rid >= 0 && w.tables.routeKind[rid] === 1;
+  };
+  for (let i = 0; i < 20; i++) w.send(w.client, w.ci, tcp4(ip4(2), 20000 + i, VIP, 80, SYN));
+  assert.equal(w.tuns[0]!.written.length, 20);
+  assert.equal(w.udp.sent.length, 0);
+  w.services.setBackendState('web', 'local', 'down');
+  for (let i = 0; i < 5; i++) w.send(w.client, w.ci, tcp4(ip4(2), 30000 + i, VIP, 80, SYN));
+  assert.equal(w.udp.sent.length, 5, 'with no local backend left, the remote one takes the flows');
+});
