@@ -26,7 +26,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { median, readMachineCpu } from '../src/lab/netns.js';
+import { readMachineCpu } from '../src/lab/netns.js';
 import { REPO_ROOT } from '../src/lab/overlay-topology.js';
 import {
   LB_CONNTRACK_TIME_WAIT_S,
@@ -44,6 +44,7 @@ import {
   type LbVip,
 } from '../src/lab/lb-lab.js';
 import { parseBenchArgs } from './args.js';
+import { summarize, fmt } from './stats.js';
 
 type Variant = 'direct' | 'nftables' | 'haproxy' | 'vxmesh';
 const ALL_VARIANTS: readonly Variant[] = ['direct', 'nftables', 'haproxy', 'vxmesh'];
@@ -155,21 +156,7 @@ interface Row {
   values: Partial<Record<Variant, number[]>>;
 }
 
-function summarize(values: readonly number[] | undefined): { median: number; min: number; max: number } | undefined {
-  const finite = (values ?? []).filter((v) => Number.isFinite(v));
-  if (finite.length === 0) return undefined;
-  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite) };
-}
 
-function fmt(n: number): string {
-  if (!Number.isFinite(n)) return '-';
-  const abs = Math.abs(n);
-  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (abs >= 100) return n.toFixed(0);
-  if (abs >= 10) return n.toFixed(1);
-  return n.toFixed(2);
-}
 
 function ratio(row: Row, variant: Variant, baseline: Variant): number | undefined {
   const a = summarize(row.values[variant]);

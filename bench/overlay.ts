@@ -23,9 +23,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { iperf3, median, ping, quantile, readMachineCpu, type Iperf3Result } from '../src/lab/netns.js';
+import { iperf3, ping, quantile, readMachineCpu, type Iperf3Result } from '../src/lab/netns.js';
 import { OverlayTopology, REPO_ROOT, missingAgentPieces, type AgentStats } from '../src/lab/overlay-topology.js';
 import { parseBenchArgs } from './args.js';
+import { summarize, fmt, cell } from './stats.js';
 
 type Mode = 'kernel' | 'vxmesh' | 'vxmesh-nooffload';
 const ALL_MODES: readonly Mode[] = ['kernel', 'vxmesh', 'vxmesh-nooffload'];
@@ -106,26 +107,8 @@ interface Row {
   values: Partial<Record<Mode, number[]>>;
 }
 
-function summarize(values: readonly number[] | undefined): { median: number; min: number; max: number } | undefined {
-  const finite = (values ?? []).filter((v) => Number.isFinite(v));
-  if (finite.length === 0) return undefined;
-  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite) };
-}
 
-function fmt(n: number): string {
-  if (!Number.isFinite(n)) return '-';
-  const abs = Math.abs(n);
-  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (abs >= 100) return n.toFixed(0);
-  if (abs >= 10) return n.toFixed(1);
-  return n.toFixed(2);
-}
 
-function cell(values: readonly number[] | undefined): string {
-  const s = summarize(values);
-  return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : 'n/a';
-}
 
 function ratio(row: Row, mode: Mode): number | undefined {
   const a = summarize(row.values[mode]);
