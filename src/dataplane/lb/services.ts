@@ -70,7 +70,19 @@ export interface ServiceState {
   backend6: Uint8Array;
   /** Bumped on every backend change, so derived state (a fallback table) knows to rebuild. */
   version: number;
+  /**
+   * Stable ids: a backend keeps its id (by name) across setBackends, while its index in
+   * `backends` may shift. Conntrack and affinity store ids; schedulers work on indices.
+   */
+  backendIds: Int32Array;
+  /** Stable id → current index, or -1 when that backend is gone. */
+  indexOfId: Int32Array;
+  readonly idOfName: Map<string, number>;
+  nextId: number;
 }
+
+/** Implementation: ids fit the 16 low bits of a conntrack backend field (service << 16 | id). */
+const MAX_BACKEND_IDS = 1 << 16;
 
 interface NetworkVips {
   v4: AddrTable;
@@ -93,8 +105,8 @@ export class ServiceTables implements ServiceWriter {
   readonly #byName = new Map<string, ServiceState>();
   readonly #frontsOf = new Map<number, { net: number; key: number }[]>();
   readonly #newScheduler: SchedulerFactory;
-  /** Called after a backend was taken down: its flows must be cleared (conntrack). */
-  onBackendDown: (service: number, backend: number) => void = () => {};
+  /** Called after a backend was taken down or removed, with its stable id: clear its flows. */
+  onBackendDown: (service: number, backendId: number) => void = () => {};
 
   constructor(newScheduler: SchedulerFactory) {
     this.#newScheduler = newScheduler;
@@ -154,6 +166,7 @@ export class ServiceTables implements ServiceWriter {
     const state: ServiceState = {
       index, spec, backends: [], scheduler: this.#newScheduler(spec.scheduler),
       backend4: new Int32Array(0), backend6: new Uint8Array(0), version: 0,
+      backendIds: new Int32Array(0), indexOfId: new Int32Array(0).fill(-1), idOfName: new Map(), nextId: 0,
     };
     this.services[index] = state;
     this.#byName.set(spec.name, state);
@@ -209,16 +222,23 @@ export class ServiceTables implements ServiceWriter {
       if (s.spec.vip4 !== undefined && b.ipv4 === undefined) throw new TableError('VXM_ERR_NOT_FOUND', `setBackends: backend ${b.name} of ${service} needs an IPv4 address (the service has an IPv4 VIP)`);
       if (s.spec.vip6 !== undefined && b.ipv6 === undefined) throw new TableError('VXM_ERR_NOT_FOUND', `setBackends: backend ${b.name} of ${service} needs an IPv6 address (the service has an IPv6 VIP)`);
     }
-    const previous = new Map(s.backends.map((b, i) => [b.name, i]));
+    const previous = new Set(s.backends.map((b) => b.name));
+    // Ids for new names before anything changes, so a full id space fails without side effects.
+    const fresh = backends.filter((b) => !s.idOfName.has(b.name)).length;
+    if (s.nextId + fresh > MAX_BACKEND_IDS) throw new TableError('VXM_ERR_TABLE_FULL', `setBackends: ${service} has used ${MAX_BACKEND_IDS} backend ids: recreate the service`);
+    for (const b of backends) if (!s.idOfName.has(b.name)) s.idOfName.set(b.name, s.nextId++);
     s.backends = backends.map((b) => ({ ...b }));
+    s.backendIds = Int32Array.from(s.backends, (b) => s.idOfName.get(b.name)!);
+    s.indexOfId = new Int32Array(s.nextId).fill(-1);
+    s.backendIds.forEach((id, i) => (s.indexOfId[id] = i));
     s.backend4 = Int32Array.from(s.backends, (b) => (b.ipv4 ?? 0) | 0);
     s.backend6 = new Uint8Array(16 * s.backends.length);
     s.backends.forEach((b, i) => b.ipv6 && s.backend6.set(b.ipv6, i * 16));
     s.scheduler.setBackends(s.backends);
     s.version++;
-    // Backends that disappeared, or came back down, lose their flows.
-    for (const [name, i] of previous) if (!names.has(name)) this.onBackendDown(s.index, i);
-    s.backends.forEach((b, i) => b.state === 'down' && this.onBackendDown(s.index, i));
+    // Backends that disappeared, or are down, lose their flows (reported by stable id).
+    for (const name of previous) if (!names.has(name)) this.onBackendDown(s.index, s.idOfName.get(name)!);
+    s.backends.forEach((b, i) => b.state === 'down' && this.onBackendDown(s.index, s.backendIds[i]!));
   }
 
   setBackendState(service: string, backend: string, state: BackendState): void {
@@ -228,7 +248,7 @@ export class ServiceTables implements ServiceWriter {
     s.backends[i] = { ...s.backends[i]!, state };
     s.scheduler.setBackends(s.backends);
     s.version++;
-    if (state === 'down') this.onBackendDown(s.index, i);
+    if (state === 'down') this.onBackendDown(s.index, s.backendIds[i]!);
   }
 
   #service(name: string, op: string): ServiceState {

@@ -34,9 +34,9 @@ export const LB_FRAGMENTS = 5; //       VIP packets that were fragments (no port
 export const LB_COUNT = 6;
 export const LB_COUNTER_NAMES: readonly string[] = ['new_flows', 'affinity_hits', 'stateless', 'no_backend', 'replies_nated', 'fragments'];
 
-/** Backends are identified in conntrack as (service << 16 | index): indices are per service. */
-function backendId(service: number, index: number): number {
-  return (service << 16) | index;
+/** Backends are identified in conntrack and affinity as (service << 16 | stable backend id). */
+function backendId(svc: ServiceState, index: number): number {
+  return (svc.index << 16) | svc.backendIds[index]!;
 }
 
 export class VipPath {
@@ -62,9 +62,9 @@ export class VipPath {
     this.services = services;
     this.conntrack = conntrack;
     this.affinity = affinity;
-    services.onBackendDown = (service, index) => {
-      this.conntrack.removeBackend(backendId(service, index));
-      this.affinity.removeBackend(backendId(service, index));
+    services.onBackendDown = (service, id) => {
+      this.conntrack.removeBackend((service << 16) | id);
+      this.affinity.removeBackend((service << 16) | id);
     };
   }
 
@@ -111,7 +111,7 @@ export class VipPath {
       natAddr = svc.backend4[b & 0xffff]! >>> 0;
       natPort = this.services.frontTargetPort[front]!;
       if ((b & FLAG_STATELESS_BIT) === 0) {
-        e = ct.insert4(proto, src, sport, dst, dport, backendId(s, b & 0xffff), natAddr, natPort, now, s, b & FLAG_AFFINITY_BIT ? FLAG_AFFINITY : 0);
+        e = ct.insert4(proto, src, sport, dst, dport, backendId(svc, b & 0xffff), natAddr, natPort, now, s, b & FLAG_AFFINITY_BIT ? FLAG_AFFINITY : 0);
         if (e >= 0) svc.scheduler.connectionOpened(b & 0xffff);
       }
     }
@@ -161,7 +161,7 @@ export class VipPath {
       nat.set(svc.backend6.subarray((b & 0xffff) * 16, (b & 0xffff) * 16 + 16));
       natPort = this.services.frontTargetPort[front]!;
       if ((b & FLAG_STATELESS_BIT) === 0) {
-        e = ct.insert6(proto, buf, off + 8, sport, buf, off + 24, dport, backendId(s, b & 0xffff), nat, 0, natPort, now, s, b & FLAG_AFFINITY_BIT ? FLAG_AFFINITY : 0);
+        e = ct.insert6(proto, buf, off + 8, sport, buf, off + 24, dport, backendId(svc, b & 0xffff), nat, 0, natPort, now, s, b & FLAG_AFFINITY_BIT ? FLAG_AFFINITY : 0);
         if (e >= 0) svc.scheduler.connectionOpened(b & 0xffff);
       }
     }
@@ -197,8 +197,8 @@ export class VipPath {
     const after = ct.observeTcp(e, flags, fromClient, now);
     const closed = (st: number): boolean => st === ST_TCP_TIME_WAIT || st === ST_TCP_CLOSE;
     if (svc && !closed(before) && closed(after)) {
-      const b = ct.backendOf(e) & 0xffff;
-      if (b < svc.backends.length) svc.scheduler.connectionClosed(b);
+      const index = svc.indexOfId[ct.backendOf(e) & 0xffff] ?? -1;
+      if (index >= 0) svc.scheduler.connectionClosed(index);
     }
   }
 
@@ -207,14 +207,15 @@ export class VipPath {
     const s = svc.index;
     if (svc.spec.affinitySeconds > 0) {
       const id = this.affinity.get4(client, s, now);
-      if (id >= 0 && this.#eligible(svc, id & 0xffff)) {
+      const index = id >= 0 ? (svc.indexOfId[id & 0xffff] ?? -1) : -1;
+      if (index >= 0 && this.#eligible(svc, index)) {
         this.counters[LB_AFFINITY_HITS]!++;
-        return (id & 0xffff) | FLAG_AFFINITY_BIT | (admitted ? 0 : FLAG_STATELESS_BIT);
+        return index | FLAG_AFFINITY_BIT | (admitted ? 0 : FLAG_STATELESS_BIT);
       }
     }
     const b = this.#pick(svc, hashClient4(client), admitted);
     if (b < 0) return b;
-    if (svc.spec.affinitySeconds > 0) this.affinity.set4(client, s, backendId(s, b & 0xffff), now);
+    if (svc.spec.affinitySeconds > 0) this.affinity.set4(client, s, backendId(svc, b & 0xffff), now);
     return b;
   }
 
@@ -222,14 +223,15 @@ export class VipPath {
     const s = svc.index;
     if (svc.spec.affinitySeconds > 0) {
       const id = this.affinity.get6(buf, off, s, now);
-      if (id >= 0 && this.#eligible(svc, id & 0xffff)) {
+      const index = id >= 0 ? (svc.indexOfId[id & 0xffff] ?? -1) : -1;
+      if (index >= 0 && this.#eligible(svc, index)) {
         this.counters[LB_AFFINITY_HITS]!++;
-        return (id & 0xffff) | FLAG_AFFINITY_BIT | (admitted ? 0 : FLAG_STATELESS_BIT);
+        return index | FLAG_AFFINITY_BIT | (admitted ? 0 : FLAG_STATELESS_BIT);
       }
     }
     const b = this.#pick(svc, hashClient6(buf, off), admitted);
     if (b < 0) return b;
-    if (svc.spec.affinitySeconds > 0) this.affinity.set6(buf, off, s, backendId(s, b & 0xffff), now);
+    if (svc.spec.affinitySeconds > 0) this.affinity.set6(buf, off, s, backendId(svc, b & 0xffff), now);
     return b;
   }
 

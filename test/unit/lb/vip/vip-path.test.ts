@@ -211,3 +211,20 @@ test('preferLocal: new flows go to backends on this node while one is eligible, 
   for (let i = 0; i < 5; i++) w.send(w.client, w.ci, tcp4(ip4(2), 30000 + i, VIP, 80, SYN));
   assert.equal(w.udp.sent.length, 5, 'with no local backend left, the remote one takes the flows');
 });
+
+test('backend ids are stable across list changes: taking a shifted backend down clears only its flows', () => {
+  const w = world();
+  for (let i = 0; i < 3; i++) w.send(w.client, w.ci, tcp4(ip4(2), 40000 + i, VIP, 80, SYN)); // one flow per backend
+  // Remove web.0 from the list: web.1 and web.2 move to indices 0 and 1.
+  w.services.setBackends('web', [
+    { name: 'web.1', weight: 1, state: 'active', ipv4: ip4(11), ipv6: v6(11) },
+    { name: 'web.2', weight: 1, state: 'active', ipv4: ip4(12), ipv6: v6(12) },
+  ]);
+  w.services.setBackendState('web', 'web.2', 'down');
+  const before = w.tuns.map((t) => t.written.length);
+  w.send(w.client, w.ci, tcp4(ip4(2), 40001, VIP, 80, ACK, 10)); // web.1's flow: kept, still to web.1
+  assert.equal(w.tuns[1]!.written.length, before[1]! + 1, "web.1's flow was cleared or moved");
+  w.send(w.client, w.ci, tcp4(ip4(2), 40002, VIP, 80, ACK, 10)); // web.2's flow: cleared, rescheduled to web.1
+  assert.equal(w.tuns[2]!.written.length, before[2]!, 'a down backend still got its old flow');
+  assert.equal(w.tuns[1]!.written.length, before[1]! + 2);
+});
