@@ -7,11 +7,12 @@
 // it prints a table of medians [min–max] and the ratio vxmesh/dnsmasq, and writes the same as
 // JSON to bench/results/. Everything runs inside namespaces this run creates.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { median } from '../src/lab/netns.js';
-import { OverlayTopology, REPO_ROOT } from '../src/lab/overlay-topology.js';
+import { OverlayTopology } from '../src/lab/overlay-topology.js';
 import { parseBenchArgs } from './args.js';
+import { resultsFile } from './stats.js';
 
 type Variant = 'dnsmasq' | 'vxmesh';
 const ALL: readonly Variant[] = ['dnsmasq', 'vxmesh'];
@@ -76,9 +77,7 @@ async function main(): Promise<void> {
     const ratio = samples.dnsmasq.length && samples.vxmesh.length ? median(samples.vxmesh) / median(samples.dnsmasq) : undefined;
     console.log('\nmetric               dnsmasq median [min–max]   vxmesh median [min–max]   vxmesh/dnsmasq');
     console.log(`queries/s            ${row('dnsmasq').padEnd(26)} ${row('vxmesh').padEnd(25)} ${ratio === undefined ? 'n/a' : `${ratio.toFixed(3)}×`}`);
-    const dir = join(REPO_ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `dns-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const file = resultsFile('dns', new Date());
     writeFileSync(file, `${JSON.stringify({ startedAt: new Date().toISOString(), options: args, queries: QUERIES, samples, ratio, agentStats: Object.fromEntries(agentStats) }, null, 2)}\n`);
     console.log(`results: ${file}`);
   } finally {

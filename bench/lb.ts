@@ -23,11 +23,9 @@
 // on failure or Ctrl-C (see src/lab/netns.ts); traffic only goes to addresses in them, and every
 // wrk is bounded by -d (and killed after -d + 20 s).
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { join } from 'node:path';
 import { readMachineCpu } from '../src/lab/netns.js';
-import { REPO_ROOT } from '../src/lab/overlay-topology.js';
 import {
   LB_CONNTRACK_TIME_WAIT_S,
   LB_PORT,
@@ -44,7 +42,7 @@ import {
   type LbVip,
 } from '../src/lab/lb-lab.js';
 import { parseBenchArgs } from './args.js';
-import { summarize, fmt } from './stats.js';
+import { summarize, fmt, resultsFile } from './stats.js';
 
 type Variant = 'direct' | 'nftables' | 'haproxy' | 'vxmesh';
 const ALL_VARIANTS: readonly Variant[] = ['direct', 'nftables', 'haproxy', 'vxmesh'];
@@ -292,9 +290,7 @@ async function main(): Promise<void> {
   if (busyWarning) console.log(`WARNING: ${busyWarning}.`);
   if (busyAfterWarning) console.log(`WARNING: ${busyAfterWarning}.`);
   if (failures.length) console.log(`${failures.length} measurement(s) failed; see "failures" in the JSON.`);
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `lb-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = resultsFile('lb', startedAt);
   const summary = rows.map((row) => ({
     metric: row.metric,
     unit: row.unit,

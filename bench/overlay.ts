@@ -20,13 +20,12 @@
 // Everything lives in namespaces named after this run's prefix and is deleted at the end,
 // also on failure or Ctrl-C (see src/lab/netns.ts).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { join } from 'node:path';
 import { iperf3, ping, quantile, readMachineCpu, type Iperf3Result } from '../src/lab/netns.js';
-import { OverlayTopology, REPO_ROOT, missingAgentPieces, type AgentStats } from '../src/lab/overlay-topology.js';
+import { OverlayTopology, missingAgentPieces, type AgentStats } from '../src/lab/overlay-topology.js';
 import { parseBenchArgs } from './args.js';
-import { summarize, fmt, cell } from './stats.js';
+import { summarize, fmt, cell, resultsFile } from './stats.js';
 
 type Mode = 'kernel' | 'vxmesh' | 'vxmesh-nooffload';
 const ALL_MODES: readonly Mode[] = ['kernel', 'vxmesh', 'vxmesh-nooffload'];
@@ -251,9 +250,7 @@ async function main(): Promise<void> {
 
   console.log(`\n${renderTable(rows, modes)}\n`);
   if (failures.length) console.log(`${failures.length} measurement(s) failed; see "failures" in the JSON.`);
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `overlay-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = resultsFile('overlay', startedAt);
   const summary = rows.map((row) => ({
     metric: row.metric,
     unit: row.unit,

@@ -1,6 +1,9 @@
 // Summaries and number formatting shared by the end-to-end benchmarks' tables.
 
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { median } from '../src/lab/netns.js';
+import { REPO_ROOT } from '../src/lab/overlay-topology.js';
 
 export interface Summary {
   median: number;
@@ -30,4 +33,11 @@ export function fmt(n: number): string {
 export function cell(values: readonly number[] | undefined): string {
   const s = summarize(values);
   return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : 'n/a';
+}
+
+/** The JSON file for a benchmark run: bench/results/<name>-<ISO time>.json (created as needed). */
+export function resultsFile(name: string, startedAt: Date): string {
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${name}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
 }

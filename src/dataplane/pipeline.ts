@@ -26,24 +26,17 @@ import {
 } from './io/packet-vec.js';
 import type { UdpBind } from './io/types.js';
 import {
-  checkArp, checkIPv4, checkIPv6, checkNeighborSolicitation, isIcmpError, isIcmpv6Error, writeArpReply,
-  writeIcmpFragNeeded, writeNeighborAdvertisement, writePacketTooBig,
+  ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ICMPV6_NEIGHBOR_SOLICIT, IPPROTO_ICMPV6, IPPROTO_TCP as PROTO_TCP,
+  IPPROTO_UDP as PROTO_UDP, VXLAN_FLAG_I, VXLAN_PREFIX_LEN, checkArp, checkIPv4, checkIPv6, checkNeighborSolicitation,
+  ipv6Equal, isIPv6Unspecified, isIcmpError, isIcmpv6Error, writeArpReply, writeIcmpFragNeeded,
+  writeNeighborAdvertisement, writePacketTooBig, writeVxlanPrefix,
 } from './packet/index.js';
 import { DNS_PORT, DNS_REPLY_ROOM, type DnsPath } from './dns/dns-path.js';
 import { VIP_DROP, type VipPath } from './lb/vip-path.js';
 import { ROUTE_LOCAL, type NetworkState, type OverlayTables } from './tables.js';
 
 /** Protocol: VXLAN header (RFC 7348 section 5) plus the inner Ethernet header. */
-export const ENCAP_PREFIX = 8 + 14;
-/** Protocol: the I flag of the VXLAN header: the VNI is valid (RFC 7348 section 5). */
-const VXLAN_FLAG_I = 0x08;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_ARP = 0x0806;
-const ETHERTYPE_IPV6 = 0x86dd;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const PROTO_ICMPV6 = 58;
-const ICMPV6_NS = 135;
+export const ENCAP_PREFIX = VXLAN_PREFIX_LEN;
 /** Implementation: GRO hands at most 64 segments per slot (UDP_MAX_SEGMENTS on receive is lower). */
 const MAX_SEGMENTS_PER_SLOT = 64;
 /** Implementation: reply slab slots; an ICMP error quotes at most 1280 bytes (RFC 4443 3.2). */
@@ -178,7 +171,7 @@ export class Pipeline {
       const wireSize = gso === GSO_NONE ? len : l4HeaderEnd(buf, off, len) - off + vec[b + PV_GSO_SIZE]!;
       if (wireSize > net.mtu && this.#tooBig(tunIndex, buf, off, len, net)) continue;
       const p = off - ENCAP_PREFIX;
-      writeEncapPrefix(buf, p, net.vni, routeMac, rid * 6, routeMac, srcRoute * 6, (buf[off]! >> 4) === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
+      writeVxlanPrefix(buf, p, net.vni, routeMac, rid * 6, routeMac, srcRoute * 6, (buf[off]! >> 4) === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
       vec[b + PV_OFF] = p;
       vec[b + PV_LEN] = len + ENCAP_PREFIX;
       vec[b + PV_INNER] = ENCAP_PREFIX;
@@ -259,8 +252,8 @@ export class Pipeline {
     } else if (version === 6) {
       if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
       if (buf[off + 24] === 0xff) return this.#dropped(DROP_MULTICAST); // ff00::/8: RS, MLD reports ...
-      if (!t.routeHas6[srcRoute] || !equal16(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
-      if (this.#dns && net.gateway6 && buf[off + 6] === PROTO_UDP && equal16(buf, off + 24, net.gateway6, 0) && isDnsQuery(buf, off + 40, off + len)) {
+      if (!t.routeHas6[srcRoute] || !ipv6Equal(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
+      if (this.#dns && net.gateway6 && buf[off + 6] === PROTO_UDP && ipv6Equal(buf, off + 24, net.gateway6, 0) && isDnsQuery(buf, off + 40, off + len)) {
         return this.#answerDns(tunIndex, net, buf, off, len, false);
       }
       const vip = this.#vip;
@@ -316,7 +309,7 @@ export class Pipeline {
       pktLen = buf.readUInt16BE(ip + 2); // frames may carry Ethernet padding after the packet
     } else if (type === ETHERTYPE_IPV6) {
       if (checkIPv6(buf, ip, ipLen) !== 0) return void this.counters.drop(DROP_MALFORMED);
-      if (buf[ip + 6] === PROTO_ICMPV6 && ipLen > 40 && buf[ip + 40] === ICMPV6_NS) return this.#answerNs(buf, eth, ip, ipLen, net, vtep);
+      if (buf[ip + 6] === IPPROTO_ICMPV6 && ipLen > 40 && buf[ip + 40] === ICMPV6_NEIGHBOR_SOLICIT) return this.#answerNs(buf, eth, ip, ipLen, net, vtep);
       if (buf[ip + 24] === 0xff) return void this.counters.drop(DROP_MULTICAST);
       rid = net.v6.get6(buf, ip + 24);
       pktLen = 40 + buf.readUInt16BE(ip + 4);
@@ -420,7 +413,7 @@ export class Pipeline {
     const r = this.#reply;
     const p = slot * REPLY_SLOT + HEADROOM;
     const mac = this.tables.routeMac;
-    writeEncapPrefix(r, p, net.vni, buf, arp + 8, mac, rid * 6, ETHERTYPE_ARP);
+    writeVxlanPrefix(r, p, net.vni, buf, arp + 8, mac, rid * 6, ETHERTYPE_ARP);
     // Unpadded 42-byte frame, as the kernel's vxlan sends it (padding is a NIC's job).
     const n = writeArpReply(r, p + ENCAP_PREFIX, mac, rid * 6, target, buf, arp + 8, buf.readUInt32BE(arp + 14));
     this.#replyVec[slot * PV_STRIDE + PV_LEN] = ENCAP_PREFIX + n;
@@ -434,13 +427,13 @@ export class Pipeline {
     if (checkNeighborSolicitation(buf, ip, len) !== 0) return void this.counters.drop(DROP_MALFORMED);
     const rid = net.v6.get6(buf, ip + 48);
     if (rid < 0 || this.tables.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
-    if (isUnspecified(buf, ip + 8)) return void this.counters.drop(DROP_UNSUPPORTED);
+    if (isIPv6Unspecified(buf, ip + 8)) return void this.counters.drop(DROP_UNSUPPORTED);
     const slot = this.#takeReplySlot(vtep);
     if (slot < 0) return;
     const r = this.#reply;
     const p = slot * REPLY_SLOT + HEADROOM;
     const t = this.tables;
-    writeEncapPrefix(r, p, net.vni, buf, eth + 6, t.routeMac, rid * 6, ETHERTYPE_IPV6);
+    writeVxlanPrefix(r, p, net.vni, buf, eth + 6, t.routeMac, rid * 6, ETHERTYPE_IPV6);
     const n = writeNeighborAdvertisement(r, p + ENCAP_PREFIX, t.routeIpv6, rid * 16, buf, ip + 8, t.routeMac, rid * 6, true);
     this.#replyVec[slot * PV_STRIDE + PV_LEN] = ENCAP_PREFIX + n;
     this.counters.counters[C_ND_REPLIES]!++;
@@ -507,24 +500,6 @@ export class Pipeline {
   }
 }
 
-/** VXLAN header (flags I, VNI) then inner Ethernet (dst, src, type) at buf[p, p+22). */
-function writeEncapPrefix(
-  buf: Buffer, p: number, vni: number, dstMac: Uint8Array, dstOff: number, srcMac: Uint8Array, srcOff: number, type: number,
-): void {
-  buf[p] = VXLAN_FLAG_I;
-  buf[p + 1] = 0;
-  buf[p + 2] = 0;
-  buf[p + 3] = 0;
-  buf[p + 4] = vni >>> 16;
-  buf[p + 5] = (vni >>> 8) & 0xff;
-  buf[p + 6] = vni & 0xff;
-  buf[p + 7] = 0;
-  const e = p + 8;
-  for (let k = 0; k < 6; k++) buf[e + k] = dstMac[dstOff + k]!;
-  for (let k = 0; k < 6; k++) buf[e + 6 + k] = srcMac[srcOff + k]!;
-  buf[e + 12] = type >>> 8;
-  buf[e + 13] = type & 0xff;
-}
 
 /**
  * Whether a super-packet's virtio metadata fits its headers: the addon splits by it, so a
@@ -561,12 +536,4 @@ function isDnsQuery(buf: Buffer, udp: number, end: number): boolean {
   return udp + 8 + 12 <= end && buf.readUInt16BE(udp + 2) === DNS_PORT;
 }
 
-function equal16(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
-  for (let k = 0; k < 16; k++) if (a[ao + k] !== b[bo + k]) return false;
-  return true;
-}
 
-function isUnspecified(a: Uint8Array, o: number): boolean {
-  for (let k = 0; k < 16; k++) if (a[o + k] !== 0) return false;
-  return true;
-}

@@ -11,6 +11,7 @@
 import { AddrTable } from './addr-table.js';
 import type { TunDevice } from './io/types.js';
 import { TableError } from '../errors.js';
+import { formatIPv4 } from './packet/ipv4.js';
 
 export const ROUTE_FREE = 0;
 export const ROUTE_LOCAL = 1;
@@ -150,7 +151,7 @@ export class OverlayTables implements TableWriter {
     const net = this.#network(network, 'removeLocalEndpoint');
     const id = net.v4.get4(ipv4);
     if (id < 0 || this.routeKind[id] !== ROUTE_LOCAL) {
-      throw new TableError('VXM_ERR_NOT_FOUND', `removeLocalEndpoint: no local endpoint ${fmt4(ipv4)} in ${network}`);
+      throw new TableError('VXM_ERR_NOT_FOUND', `removeLocalEndpoint: no local endpoint ${formatIPv4(ipv4)} in ${network}`);
     }
     const tunIndex = this.routeTun[id]!;
     const tun = this.tuns[tunIndex]!;
@@ -195,7 +196,7 @@ export class OverlayTables implements TableWriter {
 
   #checkFree(net: NetworkState, ipv4: number | undefined, ipv6: Uint8Array | undefined, op: string): void {
     if (ipv4 !== undefined && net.v4.get4(ipv4) >= 0) {
-      throw new TableError('VXM_ERR_DUPLICATE', `${op}: ${fmt4(ipv4)} is already in ${net.name}: remove it first`);
+      throw new TableError('VXM_ERR_DUPLICATE', `${op}: ${formatIPv4(ipv4)} is already in ${net.name}: remove it first`);
     }
     if (ipv6 !== undefined && net.v6.get6(ipv6, 0) >= 0) {
       throw new TableError('VXM_ERR_DUPLICATE', `${op}: an IPv6 address is already in ${net.name}: remove it first`);
@@ -250,6 +251,3 @@ function grow<T extends Uint8Array | Int32Array>(a: T, length: number): T {
   return b;
 }
 
-function fmt4(ip: number): string {
-  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
-}

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { IPv4, IPv4CidrRange, IPv6, IPv6CidrRange } from 'ip-num';
 import { ConfigError } from '../../errors.js';
+import { writeMacFromIPv4 } from '../../dataplane/packet/ethernet.js';
 
 /** Protocol: IANA port for VXLAN (RFC 7348 section 5); swarm's default --data-path-port. */
 export const DEFAULT_DATA_PORT = 4789;
@@ -303,13 +304,12 @@ function oneOf<T extends string>(v: unknown, p: string, values: readonly T[]): T
 
 /** Docker's convention: 02:42 followed by the four IPv4 bytes. */
 export function macFromIPv4(ip: number): Uint8Array {
-  return Uint8Array.of(0x02, 0x42, (ip >>> 24) & 255, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
+  const mac = new Uint8Array(6);
+  writeMacFromIPv4(mac, 0, ip);
+  return mac;
 }
 
-export function formatIPv4(ip: number): string {
-  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
-}
-
+export { formatIPv4 } from '../../dataplane/packet/ipv4.js';
 export { formatIPv6 } from '../../dataplane/packet/ipv6.js';
 
 function obj(v: unknown, p: string): Record<string, unknown> {

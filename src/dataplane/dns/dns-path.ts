@@ -9,7 +9,7 @@
 // resolver that does not recurse), so a client moves on to its next nameserver.
 
 import {
-  IPPROTO_UDP, fillIPv4HeaderChecksum, fillL4Checksum4, fillL4Checksum6, writeIPv4Header, writeIPv6Header,
+  IPPROTO_UDP, fillIPv4HeaderChecksum, fillL4Checksum4, fillL4Checksum6, writeIPv4Header, writeIPv6Header, writeUdpHeader,
 } from '../packet/index.js';
 import { RCODE_REFUSED, writeErrorReply } from './message.js';
 import type { Forwarder } from './forwarder.js';
@@ -83,7 +83,7 @@ export class DnsPath {
   #packet4(ip: Buffer, ipOff: number, port: number, out: Buffer, outOff: number, n: number): number {
     const total = 28 + n;
     writeIPv4Header(out, outOff, total, 0, 0x4000, 64, IPPROTO_UDP, ip.readUInt32BE(ipOff + 16), ip.readUInt32BE(ipOff + 12));
-    this.#udp(out, outOff + 20, port, 8 + n);
+    writeUdpHeader(out, outOff + 20, DNS_PORT, port, 8 + n);
     fillIPv4HeaderChecksum(out, outOff);
     fillL4Checksum4(out, outOff);
     return total;
@@ -91,7 +91,7 @@ export class DnsPath {
 
   #packet6(ip: Buffer, ipOff: number, port: number, out: Buffer, outOff: number, n: number): number {
     writeIPv6Header(out, outOff, 8 + n, IPPROTO_UDP, 64, ip, ipOff + 24, ip, ipOff + 8);
-    this.#udp(out, outOff + 40, port, 8 + n);
+    writeUdpHeader(out, outOff + 40, DNS_PORT, port, 8 + n);
     fillL4Checksum6(out, outOff);
     return 48 + n;
   }
@@ -142,12 +142,6 @@ export class DnsPath {
     return this.#malformed();
   }
 
-  #udp(out: Buffer, at: number, dstPort: number, length: number): void {
-    out.writeUInt16BE(DNS_PORT, at);
-    out.writeUInt16BE(dstPort, at + 2);
-    out.writeUInt16BE(length, at + 4);
-    out.writeUInt16BE(0, at + 6);
-  }
 
   #malformed(): number {
     this.counters[DNS_MALFORMED]!++;

@@ -14,8 +14,8 @@ import { AddrTable } from '../addr-table.js';
 import { TableError } from '../../errors.js';
 import type { Backend, BackendState, Scheduler, SchedulerKind } from './schedulers/types.js';
 
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
+export { IPPROTO_TCP as PROTO_TCP, IPPROTO_UDP as PROTO_UDP } from '../packet/ip-proto.js';
+import { IPPROTO_TCP as PROTO_TCP, IPPROTO_UDP as PROTO_UDP } from '../packet/ip-proto.js';
 
 /** Implementation: frontend keys pack (vip id, protocol bit, port) into 31 bits. */
 const MAX_VIPS_PER_NETWORK = 1 << 14;
@@ -174,17 +174,13 @@ export class ServiceTables implements ServiceWriter {
       if (family === 0 && n.v4.get4(vip as number) < 0) n.v4.set(vip as number, n.nextVip++);
       if (family === 1 && n.v6.get6(vip as Uint8Array, 0) < 0) n.v6.set(vip as Uint8Array, n.nextVip++);
     }
-    let k = 0;
-    for (const [family] of vipKeys) {
-      for (const p of spec.ports) {
-        const front = this.#allocFront();
-        n.fronts.set(fronts[k]!.key, front);
-        this.frontService[front] = index;
-        this.frontTargetPort[front] = p.targetPort;
-        k++;
-      }
-      void family;
-    }
+    // One frontend per (VIP family, port), in the order `fronts` was planned.
+    fronts.forEach((f, k) => {
+      const front = this.#allocFront();
+      n.fronts.set(f.key, front);
+      this.frontService[front] = index;
+      this.frontTargetPort[front] = spec.ports[k % spec.ports.length]!.targetPort;
+    });
     this.#frontsOf.set(index, fronts);
     this.setBackends(spec.name, backends);
     return index;

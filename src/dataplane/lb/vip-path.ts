@@ -158,7 +158,7 @@ export class VipPath {
     } else {
       const b = this.#choose6(svc, buf, off + 8, now, ct.admit(now, true));
       if (b < 0) return VIP_DROP;
-      nat.set(svc.backend6.subarray((b & 0xffff) * 16, (b & 0xffff) * 16 + 16));
+      nat.set(svc.backend6.subarray((b & 0xffff) * 16, (b & 0xffff) * 16 + 16)); // once per new flow
       natPort = this.services.frontTargetPort[front]!;
       if ((b & FLAG_STATELESS_BIT) === 0) {
         e = ct.insert6(proto, buf, off + 8, sport, buf, off + 24, dport, backendId(svc, b & 0xffff), nat, 0, natPort, now, s, b & FLAG_AFFINITY_BIT ? FLAG_AFFINITY : 0);
@@ -195,8 +195,7 @@ export class VipPath {
     const ct = this.conntrack;
     const before = ct.stateOf(e);
     const after = ct.observeTcp(e, flags, fromClient, now);
-    const closed = (st: number): boolean => st === ST_TCP_TIME_WAIT || st === ST_TCP_CLOSE;
-    if (svc && !closed(before) && closed(after)) {
+    if (svc && !isClosed(before) && isClosed(after)) {
       const index = svc.indexOfId[ct.backendOf(e) & 0xffff] ?? -1;
       if (index >= 0) svc.scheduler.connectionClosed(index);
     }
@@ -277,6 +276,10 @@ export class VipPath {
     return be !== undefined && be.state === 'active' && be.weight > 0;
   }
 
+}
+
+function isClosed(state: number): boolean {
+  return state === ST_TCP_TIME_WAIT || state === ST_TCP_CLOSE;
 }
 
 // Flag bits carried above the 16-bit backend index in #choose results.
