@@ -32,8 +32,9 @@ import {
   writeNeighborAdvertisement, writePacketTooBig, writeVxlanPrefix,
 } from './packet/index.js';
 import { DNS_PORT, DNS_REPLY_ROOM, type DnsPath } from './dns/dns-path.js';
+import type { ReturnPaths } from './lb/return-paths.js';
 import { VIP_DROP, type VipPath } from './lb/vip-path.js';
-import { ROUTE_LOCAL, type NetworkState, type OverlayTables } from './tables.js';
+import { ROUTE_LOCAL, ROUTE_REMOTE, type NetworkState, type OverlayTables } from './tables.js';
 
 /** Protocol: VXLAN header (RFC 7348 section 5) plus the inner Ethernet header. */
 export const ENCAP_PREFIX = VXLAN_PREFIX_LEN;
@@ -54,6 +55,8 @@ export interface PipelineOptions {
   dns?: DnsPath | undefined;
   /** The coarse clock for conntrack, in milliseconds, read once per batch. */
   now?: () => number;
+  /** Ingress return paths (which node an outside client came through); absent: no ingress networks. */
+  returnPaths?: ReturnPaths | undefined;
 }
 
 export class Pipeline {
@@ -84,6 +87,7 @@ export class Pipeline {
 
   readonly #vip: VipPath | undefined;
   readonly #dns: DnsPath | undefined;
+  readonly #rp: ReturnPaths | undefined;
   readonly #dnsOut = Buffer.alloc(HEADROOM + DNS_REPLY_ROOM);
   readonly #clock: () => number;
   #now = 0;
@@ -95,6 +99,7 @@ export class Pipeline {
     this.options = options;
     this.#vip = options.vip;
     this.#dns = options.dns;
+    this.#rp = options.returnPaths;
     if (options.dns) options.dns.writeToTask = (tun, out, off, len) => this.#writeBack(tun, out, off, len);
     this.#clock = options.now ?? Date.now;
   }
@@ -240,7 +245,8 @@ export class Pipeline {
       // Same order as IPv6: multicast first (the task kernel's chatter), then anti-spoof.
       const dst = buf.readUInt32BE(off + 16);
       if (dst >= 0xe0000000) return this.#dropped(DROP_MULTICAST); // 224/4 multicast, 240/4, broadcast
-      if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute]) return this.#dropped(DROP_SPOOFED_SOURCE);
+      // A host endpoint carries outside clients (published ports): any source is theirs.
+      if ((buf.readUInt32BE(off + 12) | 0) !== t.routeIpv4[srcRoute] && t.routeHost[srcRoute] === 0) return this.#dropped(DROP_SPOOFED_SOURCE);
       // The embedded resolver: a query to the gateway's port 53 is answered right here.
       if (this.#dns && dst === net.gateway4 >>> 0 && buf[off + 9] === PROTO_UDP && isDnsQuery(buf, off + (buf[off]! & 0x0f) * 4, off + len)) {
         return this.#answerDns(tunIndex, net, buf, off, len, true);
@@ -252,7 +258,7 @@ export class Pipeline {
     } else if (version === 6) {
       if (checkIPv6(buf, off, len) !== 0) return this.#dropped(DROP_MALFORMED);
       if (buf[off + 24] === 0xff) return this.#dropped(DROP_MULTICAST); // ff00::/8: RS, MLD reports ...
-      if (!t.routeHas6[srcRoute] || !ipv6Equal(buf, off + 8, t.routeIpv6, srcRoute * 16)) return this.#dropped(DROP_SPOOFED_SOURCE);
+      if ((!t.routeHas6[srcRoute] || !ipv6Equal(buf, off + 8, t.routeIpv6, srcRoute * 16)) && t.routeHost[srcRoute] === 0) return this.#dropped(DROP_SPOOFED_SOURCE);
       if (this.#dns && net.gateway6 && buf[off + 6] === PROTO_UDP && ipv6Equal(buf, off + 24, net.gateway6, 0) && isDnsQuery(buf, off + 40, off + len)) {
         return this.#answerDns(tunIndex, net, buf, off, len, false);
       }
@@ -262,8 +268,29 @@ export class Pipeline {
     } else {
       return this.#dropped(DROP_MALFORMED);
     }
+    if (rid < 0) rid = this.#outside(buf, off, len, net, srcRoute, version === 4);
     if (rid < 0) return this.#dropped(DROP_NO_ROUTE);
+    // A new connection from an outside client entering here: replies come back through here.
+    if (t.routeHost[srcRoute] !== 0 && net.ingress && this.#rp && isTcpSyn(buf, off, len)) {
+      if (version === 4) this.#rp.forget4(buf, off, len, this.#now);
+      else this.#rp.forget6(buf, off, len, this.#now);
+    }
     return rid;
+  }
+
+  /**
+   * A destination outside the overlay (an outside client of a published port): back through
+   * the node the client came in by (learned return path), else through this node's host
+   * endpoint, else -1. Never back out of the host endpoint it came from.
+   */
+  #outside(buf: Buffer, off: number, len: number, net: NetworkState, srcRoute: number, v4: boolean): number {
+    const rp = this.#rp;
+    if (rp && net.ingress) {
+      const r = v4 ? rp.reply4(buf, off, len, this.#now) : rp.reply6(buf, off, len, this.#now);
+      if (r >= 0 && this.tables.routeKind[r] === ROUTE_REMOTE && this.tables.routeNet[r] === net.index) return r;
+    }
+    const h = net.hostRoute;
+    return h >= 0 && h !== srcRoute ? h : -1;
   }
 
   /**
@@ -318,8 +345,11 @@ export class Pipeline {
     } else {
       return void this.counters.drop(DROP_UNSUPPORTED);
     }
+    // Not an overlay address: a reply to an outside client who came in through this node.
+    if (rid < 0) rid = net.hostRoute;
     if (rid < 0) return void this.counters.drop(DROP_NO_ROUTE);
     if (t.routeKind[rid] !== ROUTE_LOCAL) return void this.counters.drop(DROP_NOT_LOCAL);
+    if (net.ingress && this.#rp) this.#maybeLearn(buf, ip, pktLen, net, vtep, type === ETHERTYPE_IPV4);
     if (this.#vip) this.#replyToClient(buf, ip, pktLen, false);
     const k = this.#rxCount++;
     const v = this.#rxVec;
@@ -334,6 +364,18 @@ export class Pipeline {
     v[b + PV_VFLAGS] = 0;
     v[b + PV_INNER] = 0;
     this.#queueTun(t.routeTun[rid]!, k);
+  }
+
+  /**
+   * On an ingress network, a packet whose source is no overlay address came from an outside
+   * client through the sending node's host endpoint: remember that node for the replies.
+   */
+  #maybeLearn(buf: Buffer, ip: number, len: number, net: NetworkState, vtep: number, v4: boolean): void {
+    if (v4 ? net.v4.get4(buf.readUInt32BE(ip + 12)) >= 0 : net.v6.get6(buf, ip + 8) >= 0) return;
+    const gw = net.hostByVtep.get4(vtep);
+    if (gw < 0) return;
+    if (v4) this.#rp!.learn4(buf, ip, len, gw, this.#now);
+    else this.#rp!.learn6(buf, ip, len, gw, this.#now);
   }
 
   /**
@@ -529,6 +571,14 @@ function l4HeaderEnd(buf: Buffer, off: number, len: number): number {
   if (proto === PROTO_TCP && l4 + 13 <= off + len) return l4 + (buf[l4 + 12]! >> 4) * 4;
   if (proto === PROTO_UDP) return l4 + 8;
   return l4;
+}
+
+/** A TCP segment with SYN and without ACK: the first of a connection. */
+function isTcpSyn(buf: Buffer, off: number, len: number): boolean {
+  const v4 = buf[off]! >> 4 === 4;
+  const l4 = v4 ? off + (buf[off]! & 0x0f) * 4 : off + 40;
+  if ((v4 ? buf[off + 9] : buf[off + 6]) !== PROTO_TCP || l4 + 14 > off + len) return false;
+  return (buf[l4 + 13]! & 0x12) === 0x02;
 }
 
 /** UDP to port 53 with room for a DNS header (12 bytes). */

@@ -27,6 +27,13 @@ export interface NetworkSpec {
   gateway4: number;
   /** 16 bytes, or undefined when the network has no IPv6. */
   gateway6?: Uint8Array | undefined;
+  /**
+   * Ingress: traffic from outside clients (published ports) enters on some node's host
+   * endpoint and may be balanced to a task on another node. Nodes then remember, per flow,
+   * which node's host endpoint the client came through, so the reply goes back the same way
+   * with the client's address untouched (no SNAT).
+   */
+  ingress?: boolean | undefined;
 }
 
 export interface LocalEndpointSpec {
@@ -36,6 +43,12 @@ export interface LocalEndpointSpec {
   /** Inner MAC used for this endpoint on the wire (02:42 + IPv4 bytes by default). */
   mac: Uint8Array;
   tun: TunDevice;
+  /**
+   * A host endpoint: a TUN in the node's own namespace through which outside clients enter
+   * (published ports, DNATed by the host's nftables). Packets from it may carry any source,
+   * and it is this node's route for destinations outside the overlay on its network.
+   */
+  host?: boolean | undefined;
 }
 
 export interface PeerSpec {
@@ -47,6 +60,8 @@ export interface PeerSpec {
   /** Underlay address (VTEP) of the node that hosts the peer, IPv4 u32. */
   vtep: number;
   port: number;
+  /** The peer is another node's host endpoint (replies to outside clients that entered there). */
+  host?: boolean | undefined;
 }
 
 /** The delta interface: the only way anything outside the dataplane changes forwarding. */
@@ -69,6 +84,11 @@ export interface NetworkState {
   readonly gateway6: Uint8Array | undefined;
   readonly v4: AddrTable;
   readonly v6: AddrTable;
+  readonly ingress: boolean;
+  /** Route id of this node's host endpoint on the network, or -1: where outside destinations go. */
+  hostRoute: number;
+  /** Underlay address (VTEP) → route id of that node's host endpoint (ingress return paths). */
+  readonly hostByVtep: AddrTable;
 }
 
 const INITIAL_ROUTES = 256;
@@ -90,6 +110,8 @@ export class OverlayTables implements TableWriter {
   routeIpv4 = new Int32Array(INITIAL_ROUTES);
   routeIpv6 = new Uint8Array(INITIAL_ROUTES * 16);
   routeHas6 = new Uint8Array(INITIAL_ROUTES);
+  /** 1 for a host endpoint (local or remote): any source allowed, outside clients behind it. */
+  routeHost = new Uint8Array(INITIAL_ROUTES);
   #freeRoutes: number[] = [];
   #nextRoute = 0;
 
@@ -109,6 +131,7 @@ export class OverlayTables implements TableWriter {
       index, name: spec.name, vni: spec.vni, mtu: spec.mtu, gateway4: spec.gateway4 | 0,
       gateway6: spec.gateway6 ? Uint8Array.from(spec.gateway6) : undefined,
       v4: new AddrTable(1), v6: new AddrTable(4),
+      ingress: spec.ingress ?? false, hostRoute: -1, hostByVtep: new AddrTable(1, 16),
     };
     this.networks[index] = net;
     this.#netByName.set(spec.name, net);
@@ -138,10 +161,15 @@ export class OverlayTables implements TableWriter {
     this.#checkFree(net, spec.ipv4, spec.ipv6, 'addLocalEndpoint');
     let tunIndex = this.#freeTuns.pop() ?? this.tuns.length;
     if (tunIndex >= this.tunRoute.length) this.tunRoute = grow(this.tunRoute, tunIndex * 2);
+    if (spec.host && net.hostRoute >= 0) {
+      throw new TableError('VXM_ERR_DUPLICATE', `addLocalEndpoint: network ${net.name} already has a host endpoint on this node: remove it first`);
+    }
     const id = this.#allocRoute();
     this.routeKind[id] = ROUTE_LOCAL;
     this.routeTun[id] = tunIndex;
     this.#fillRoute(id, net, spec.ipv4, spec.ipv6, spec.mac);
+    this.routeHost[id] = spec.host ? 1 : 0;
+    if (spec.host) net.hostRoute = id;
     this.tuns[tunIndex] = spec.tun;
     this.tunRoute[tunIndex] = id;
     return tunIndex;
@@ -170,11 +198,16 @@ export class OverlayTables implements TableWriter {
       throw new TableError('VXM_ERR_NOT_FOUND', 'addPeer: a peer needs an IPv4 or an IPv6 address');
     }
     this.#checkFree(net, spec.ipv4, spec.ipv6, 'addPeer');
+    if (spec.host && net.hostByVtep.get4(spec.vtep) >= 0) {
+      throw new TableError('VXM_ERR_DUPLICATE', `addPeer: the node at that VTEP already has a host endpoint in ${net.name}: remove it first`);
+    }
     const id = this.#allocRoute();
     this.routeKind[id] = ROUTE_REMOTE;
     this.routeVtep[id] = spec.vtep | 0;
     this.routePort[id] = spec.port;
     this.#fillRoute(id, net, spec.ipv4, spec.ipv6, spec.mac);
+    this.routeHost[id] = spec.host ? 1 : 0;
+    if (spec.host) net.hostByVtep.set(spec.vtep >>> 0, id);
   }
 
   removePeer(network: string, ipv4: number | undefined, ipv6?: Uint8Array): void {
@@ -230,6 +263,7 @@ export class OverlayTables implements TableWriter {
       this.routeIpv4 = grow(this.routeIpv4, cap);
       this.routeIpv6 = grow(this.routeIpv6, cap * 16);
       this.routeHas6 = grow(this.routeHas6, cap);
+      this.routeHost = grow(this.routeHost, cap);
     }
     return id;
   }
@@ -237,10 +271,13 @@ export class OverlayTables implements TableWriter {
   #freeRoute(id: number): void {
     const net = this.networks[this.routeNet[id]!];
     if (net) {
+      if (net.hostRoute === id) net.hostRoute = -1;
+      if (this.routeHost[id] && this.routeKind[id] === ROUTE_REMOTE && net.hostByVtep.get4(this.routeVtep[id]! >>> 0) === id) net.hostByVtep.delete(this.routeVtep[id]! >>> 0);
       if (net.v4.get4(this.routeIpv4[id]!) === id) net.v4.delete(this.routeIpv4[id]!);
       if (this.routeHas6[id]) net.v6.delete(this.routeIpv6.subarray(id * 16, id * 16 + 16));
     }
     this.routeKind[id] = ROUTE_FREE;
+    this.routeHost[id] = 0;
     this.#freeRoutes.push(id);
   }
 }

@@ -67,6 +67,18 @@ export function taskIpv6(host: number, task: number): string {
   return `fd00:1::${(2 + host * 10 + task).toString(16)}`;
 }
 
+/** Host h's host endpoint (the way in for published ports): 10.0.1.(90 + h). */
+export function hostEndpointIpv4(host: number): string {
+  return `10.0.1.${90 + host}`;
+}
+
+export function hostEndpointIpv6(host: number): string {
+  return `fd00:1::${(90 + host).toString(16)}`;
+}
+
+/** The host endpoint's TUN name, in the host's own namespace. */
+export const HOST_ENDPOINT_TUN = 'vxm-in';
+
 export function hostUnderlay(host: number): string {
   return `198.51.100.${11 + host}`;
 }
@@ -90,9 +102,10 @@ export interface AgentConfig {
     subnet6: string;
     gateway6: string;
     mtu: number;
+    ingress?: boolean;
   }[];
-  endpoints: { network: string; ipv4: string; ipv6: string; tun: string; netns: string }[];
-  peers: { network: string; ipv4: string; ipv6: string; vtep: string; mac?: string }[];
+  endpoints: { network: string; ipv4: string; ipv6: string; tun: string; netns?: string; host?: boolean }[];
+  peers: { network: string; ipv4: string; ipv6: string; vtep: string; mac?: string; host?: boolean }[];
   /** Service VIPs, the same on every host (the agent's config format). */
   services?: unknown[];
   dns?: { upstreams: string[] };
@@ -295,8 +308,14 @@ export interface OverlayTopologyOptions {
   /** dataplane.workers in the agent configs (default 0). */
   workers?: number;
   mtu?: number;
-  /** Services for every agent's config (VIPs, ports, scheduler, backends). */
+  /** Services for every agent's config (VIPs, ports, scheduler, backends, publish). */
   services?: unknown[];
+  /**
+   * Make the network an ingress network and give every host a host endpoint (10.0.1.90 + h,
+   * TUN vxm-in in the host namespace), so services can publish ports on the hosts' underlay
+   * addresses.
+   */
+  ingress?: boolean;
   /**
    * DNS upstreams for every agent (address[:port] inside this lab). Default none: the agents
    * answer their own names and refuse the rest, so no query ever leaves the lab.
@@ -435,9 +454,11 @@ export class OverlayTopology {
     const mtu = this.options.mtu ?? NETWORK_MTU;
     for (const host of this.hosts) {
       const peers: AgentConfig['peers'] = [];
+      const ingress = this.options.ingress ?? false;
       for (const other of this.hosts) {
         if (other === host) continue;
         for (const task of other.tasks) peers.push({ network: NETWORK_NAME, ipv4: task.ipv4, ipv6: task.ipv6, vtep: other.underlay.address });
+        if (ingress) peers.push({ network: NETWORK_NAME, ipv4: hostEndpointIpv4(other.index), ipv6: hostEndpointIpv6(other.index), vtep: other.underlay.address, host: true });
       }
       if (this.kernelHost) {
         peers.push({ network: NETWORK_NAME, ipv4: this.kernelHost.ipv4, ipv6: this.kernelHost.ipv6, vtep: this.kernelHost.underlay.address, mac: this.kernelHost.mac });
@@ -446,8 +467,11 @@ export class OverlayTopology {
         node: host.name,
         underlay: { address: host.underlay.address, port: VXLAN_PORT },
         dataplane: { offloads, workers },
-        networks: [{ name: NETWORK_NAME, vni: VNI, subnet: SUBNET, gateway: GATEWAY, subnet6: SUBNET6, gateway6: GATEWAY6, mtu }],
-        endpoints: host.tasks.map((t) => ({ network: NETWORK_NAME, ipv4: t.ipv4, ipv6: t.ipv6, tun: t.tun, netns: t.ns })),
+        networks: [{ name: NETWORK_NAME, vni: VNI, subnet: SUBNET, gateway: GATEWAY, subnet6: SUBNET6, gateway6: GATEWAY6, mtu, ...(ingress ? { ingress } : {}) }],
+        endpoints: [
+          ...host.tasks.map((t) => ({ network: NETWORK_NAME, ipv4: t.ipv4, ipv6: t.ipv6, tun: t.tun, netns: t.ns })),
+          ...(ingress ? [{ network: NETWORK_NAME, ipv4: hostEndpointIpv4(host.index), ipv6: hostEndpointIpv6(host.index), tun: HOST_ENDPOINT_TUN, host: true }] : []),
+        ],
         peers,
         ...(this.options.services ? { services: this.options.services } : {}),
         dns: { upstreams: this.options.dnsUpstreams ?? [] },

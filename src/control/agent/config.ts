@@ -7,6 +7,7 @@
 // a bad file fails before any device is created.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { IPv4, IPv4CidrRange, IPv6, IPv6CidrRange } from 'ip-num';
 import { ConfigError } from '../../errors.js';
 import { writeMacFromIPv4 } from '../../dataplane/packet/ethernet.js';
@@ -28,6 +29,12 @@ export interface NetworkConfig {
   subnet6?: string | undefined;
   gateway6?: Uint8Array | undefined;
   mtu: number;
+  /**
+   * An ingress network (swarm's `ingress`): published ports of its services are reachable on
+   * every node, and the backend's node sends replies back through the node the client entered
+   * by, so the backend sees the client's real address (no SNAT).
+   */
+  ingress: boolean;
 }
 
 export interface EndpointConfig {
@@ -38,7 +45,14 @@ export interface EndpointConfig {
   prefix6: number;
   mac: Uint8Array;
   tun: string;
+  /** The task's namespace; '' for a host endpoint. */
   netns: string;
+  /**
+   * A host endpoint: the TUN stays in the agent's own namespace as the way in for published
+   * ports (nftables DNATs to the VIP or a local task through it) and out for replies to
+   * outside clients. At most one per network per node.
+   */
+  host: boolean;
 }
 
 export interface PeerConfig {
@@ -48,6 +62,23 @@ export interface PeerConfig {
   mac: Uint8Array;
   vtep: number;
   port: number;
+  /** That node's host endpoint (ingress replies learned to go back there). */
+  host: boolean;
+}
+
+/**
+ * A published port, as `docker service create --publish published=8080,target=80,mode=...`:
+ * ingress mode answers on every node and balances over all tasks through the VIP; host mode
+ * answers only on nodes that run a task and goes straight to a local one.
+ */
+export interface PublishConfig {
+  protocol: 'tcp' | 'udp';
+  published: number;
+  /** The tasks' port (a targetPort of the service's ports). */
+  target: number;
+  mode: 'ingress' | 'host';
+  /** Bind to this host address only (IPv4 or IPv6); undefined: every local address except loopback. */
+  address?: string | undefined;
 }
 
 export interface ServiceConfig {
@@ -62,6 +93,7 @@ export interface ServiceConfig {
   affinitySeconds: number;
   idleSeconds: number;
   preferLocal: boolean;
+  publish: PublishConfig[];
   backends: { name: string; ipv4?: number | undefined; ipv6?: Uint8Array | undefined; weight: number; state: 'active' | 'draining' | 'down' }[];
 }
 
@@ -135,6 +167,7 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
       subnet,
       gateway,
       mtu: int(o.mtu ?? DEFAULT_OVERLAY_MTU, `${p}.mtu`, 1280, 65535 - VXLAN_OVERHEAD_V4),
+      ingress: bool(o.ingress ?? false, `${p}.ingress`),
     };
     if (!range.contains(IPv4.fromNumber(BigInt(gateway)))) throw new ConfigError(`${p}.gateway`, `not inside ${subnet}: pick an address of the subnet`);
     if (o.subnet6 !== undefined) {
@@ -170,6 +203,7 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
   };
 
   const tunNames = new Set<string>();
+  const endpointsOnHost = new Set<string>();
   const endpoints: EndpointConfig[] = arr(root.endpoints ?? [], 'endpoints').map((e, i) => {
     const p = `endpoints[${i}]`;
     const o = obj(e, p);
@@ -181,10 +215,14 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun)) throw new ConfigError(`${p}.tun`, 'interface names are 1 to 15 letters, digits, "_", "." or "-"');
     if (tunNames.has(tun)) throw new ConfigError(`${p}.tun`, `TUN name ${tun} is used twice`);
     tunNames.add(tun);
+    const host = bool(o.host ?? false, `${p}.host`);
+    if (host && o.netns !== undefined) throw new ConfigError(`${p}.netns`, 'a host endpoint stays in the agent\'s namespace: drop netns or host');
+    if (host && endpointsOnHost.has(net.name)) throw new ConfigError(`${p}.host`, `network ${net.name} already has a host endpoint: one per network`);
+    if (host) endpointsOnHost.add(net.name);
     const ep: EndpointConfig = {
       network: net.name, ipv4: v4, prefix4: Number(net.subnet.split('/')[1]), prefix6: 64,
       mac: o.mac === undefined ? macFromIPv4(v4) : mac(o.mac, `${p}.mac`),
-      tun, netns: netnsName(o.netns, `${p}.netns`),
+      tun, netns: host ? '' : netnsName(o.netns, `${p}.netns`), host,
     };
     if (o.ipv6 !== undefined) {
       if (!net.subnet6) throw new ConfigError(`${p}.ipv6`, `network ${net.name} has no subnet6: add one or drop the IPv6 address`);
@@ -211,10 +249,12 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
       mac: o.mac === undefined ? macFromIPv4(v4!) : mac(o.mac, `${p}.mac`),
       vtep: ipv4(o.vtep, `${p}.vtep`),
       port: int(o.port ?? underlay.port, `${p}.port`, 1, 65535),
+      host: bool(o.host ?? false, `${p}.host`),
     };
   });
 
   const serviceNames = new Set<string>();
+  const publishedPorts = new Set<string>();
   const services: ServiceConfig[] = arr(root.services ?? [], 'services').map((e, i) => {
     const p = `services[${i}]`;
     const o = obj(e, p);
@@ -236,6 +276,7 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
       affinitySeconds: int(o.affinitySeconds ?? 0, `${p}.affinitySeconds`, 0, 86400),
       idleSeconds: int(o.idleSeconds ?? DEFAULT_SERVICE_IDLE_SECONDS, `${p}.idleSeconds`, 1, 30 * 86400),
       preferLocal: bool(o.preferLocal ?? false, `${p}.preferLocal`),
+      publish: [],
       backends: [],
     };
     const seenPorts = new Set<string>();
@@ -259,6 +300,30 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
         claim(net.name, svc.vip6, `${p}.vip6`);
       }
     }
+    svc.publish = arr(o.publish ?? [], `${p}.publish`).map((q, j) => {
+      const pp = `${p}.publish[${j}]`;
+      const po = obj(q, pp);
+      const protocol = oneOf(po.protocol ?? 'tcp', `${pp}.protocol`, ['tcp', 'udp'] as const);
+      const mode = oneOf(po.mode ?? 'ingress', `${pp}.mode`, ['ingress', 'host'] as const);
+      const published = int(po.published, `${pp}.published`, 1, 65535);
+      const target = int(po.target ?? svc.ports.find((x) => x.protocol === protocol)?.targetPort ?? published, `${pp}.target`, 1, 65535);
+      if (mode === 'ingress') {
+        if (svc.mode !== 'vip') throw new ConfigError(`${pp}.mode`, 'ingress publishing balances through the VIP: use mode "host" for a dnsrr service');
+        if (!svc.ports.some((x) => x.protocol === protocol && x.targetPort === target)) {
+          throw new ConfigError(`${pp}.target`, `the service has no ${protocol} port with targetPort ${target}: add it under ports`);
+        }
+        if (!net.ingress) throw new ConfigError(`${pp}.mode`, `network ${net.name} is not an ingress network: set "ingress": true on it`);
+      }
+      let address: string | undefined;
+      if (po.address !== undefined) {
+        address = str(po.address, `${pp}.address`);
+        if (isIP(address) === 0) throw new ConfigError(`${pp}.address`, `${address} is not an IP address`);
+      }
+      const key = `${protocol}/${address ?? '*'}/${published}`;
+      if (publishedPorts.has(key)) throw new ConfigError(`${pp}.published`, `${protocol} port ${published} is published twice on ${address ?? 'every address'}`);
+      publishedPorts.add(key);
+      return { protocol, published, target, mode, address };
+    });
     const backendNames = new Set<string>();
     svc.backends = arr(o.backends ?? [], `${p}.backends`).map((b, j) => {
       const bp = `${p}.backends[${j}]`;

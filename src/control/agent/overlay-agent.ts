@@ -3,6 +3,7 @@
 // file is the only source of deltas.
 
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Dataplane } from '../../dataplane/dataplane.js';
 import { nativeStats } from '../../dataplane/io/native.js';
@@ -13,13 +14,16 @@ import { createScheduler } from '../../dataplane/lb/schedulers/index.js';
 import { ROUTE_LOCAL } from '../../dataplane/tables.js';
 import { ServiceTables } from '../../dataplane/lb/services.js';
 import { LB_COUNTER_NAMES, VipPath } from '../../dataplane/lb/vip-path.js';
+import { ReturnPaths, RP_COUNTER_NAMES } from '../../dataplane/lb/return-paths.js';
 import { COUNTER_NAMES as CT_COUNTER_NAMES } from '../../dataplane/lb/conntrack/conntrack.js';
 import { DNS_PATH_COUNTER_NAMES, DnsPath, type TaskQuery } from '../../dataplane/dns/dns-path.js';
 import { Forwarder } from '../../dataplane/dns/forwarder.js';
 import { NameTable } from '../../dataplane/dns/records.js';
 import { Resolver } from '../../dataplane/dns/resolver.js';
-import { formatIPv4, formatIPv6, type AgentConfig } from './config.js';
-import { placeTaskTun } from './task-netns.js';
+import { ConfigError } from '../../errors.js';
+import { formatIPv4, formatIPv6, type AgentConfig, type ServiceConfig } from './config.js';
+import { applyPublishing, removePublishing, type PublishedPort } from './publish.js';
+import { placeHostTun, placeTaskTun } from './task-netns.js';
 
 /**
  * Implementation: conntrack slots examined per one-second sweep. The default table has 262144
@@ -53,6 +57,9 @@ export class OverlayAgent {
   readonly services: ServiceTables;
   readonly vip: VipPath;
   readonly dns: DnsPath;
+  /** Ingress return paths; present when a network is an ingress network. */
+  readonly returnPaths: ReturnPaths | undefined;
+  #published = false;
   #sweep: NodeJS.Timeout | undefined;
   #upstreamSocket: Socket | undefined;
   readonly #names = new Map<string, NameTable>();
@@ -71,9 +78,11 @@ export class OverlayAgent {
     };
     // The I/O shell may use the platform's randomness; the resolver itself only sees an rng.
     this.dns = new DnsPath(Math.random);
+    this.returnPaths = config.networks.some((n) => n.ingress) ? new ReturnPaths() : undefined;
     this.dataplane = new Dataplane(this.udp, {
       coalesce: config.dataplane.coalesce, dataPort: config.underlay.port,
       vip: config.services.some((x) => x.mode === 'vip') ? this.vip : undefined, dns: this.dns, now: Date.now,
+      returnPaths: this.returnPaths,
     });
     this.#loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   }
@@ -85,7 +94,7 @@ export class OverlayAgent {
 
     try {
       for (const n of cfg.networks) {
-        tables.addNetwork({ name: n.name, vni: n.vni, mtu: n.mtu, gateway4: n.gateway, gateway6: n.gateway6 });
+        tables.addNetwork({ name: n.name, vni: n.vni, mtu: n.mtu, gateway4: n.gateway, gateway6: n.gateway6, ingress: n.ingress });
       }
       for (const p of cfg.peers) tables.addPeer(p);
       for (const n of cfg.networks) {
@@ -116,12 +125,22 @@ export class OverlayAgent {
         );
         this.vip.configure(this.services.services[index]!);
       }
+      const ports = this.#publishedPorts();
+      const hostNets = new Set(cfg.endpoints.filter((e) => e.host).map((e) => e.network));
+      if (hostNets.size > 0) this.#enableForwarding(cfg.endpoints.some((e) => e.host && e.ipv6 !== undefined));
       for (const ep of cfg.endpoints) {
         const tun = NativeTun.open(ep.tun, cfg.dataplane.offloads ? TUN_F_ALL : 0);
         this.#tuns.push(tun);
         const net = cfg.networks.find((n) => n.name === ep.network)!;
-        placeTaskTun(ep, net.mtu, cfg.dataplane.offloads);
-        tables.addLocalEndpoint({ network: ep.network, ipv4: ep.ipv4, ipv6: ep.ipv6, mac: ep.mac, tun });
+        if (ep.host) placeHostTun(ep, net.mtu, cfg.dataplane.offloads);
+        // Tasks on a network with a way out (ingress, or a host endpoint here) reply to outside
+        // clients through their TUN: the pipeline sends those replies back the way they came.
+        else placeTaskTun(ep, net.mtu, cfg.dataplane.offloads, net.ingress || hostNets.has(ep.network));
+        tables.addLocalEndpoint({ network: ep.network, ipv4: ep.ipv4, ipv6: ep.ipv6, mac: ep.mac, tun, host: ep.host });
+      }
+      if (ports.length > 0) {
+        applyPublishing(ports, cfg.endpoints.filter((e) => e.host).map((e) => e.tun));
+        this.#published = true;
       }
     } catch (err) {
       this.close();
@@ -130,11 +149,54 @@ export class OverlayAgent {
     this.#startForwarding();
     this.dataplane.start();
     this.#loopDelay.enable();
-    if (cfg.services.length > 0) {
+    if (cfg.services.length > 0 || this.returnPaths) {
       // One coarse timer for every flow (no timer per entry): a bounded slice of the tables a second.
-      this.#sweep = setInterval(() => this.vip.expire(Date.now(), CONNTRACK_SWEEP_BUDGET), 1000);
+      this.#sweep = setInterval(() => {
+        const now = Date.now();
+        this.vip.expire(now, CONNTRACK_SWEEP_BUDGET);
+        this.returnPaths?.expire(now, CONNTRACK_SWEEP_BUDGET);
+      }, 1000);
       this.#sweep.unref();
     }
+  }
+
+  /**
+   * The published ports this node answers, from the services: ingress ports go to the VIP
+   * (every node), host ports to this node's own active tasks of the service (none: not
+   * published here, as swarm's mode=host).
+   */
+  #publishedPorts(): PublishedPort[] {
+    const cfg = this.config;
+    const out: PublishedPort[] = [];
+    for (const svc of cfg.services) {
+      svc.publish.forEach((p, j) => {
+        if (!cfg.endpoints.some((e) => e.host && e.network === svc.network)) {
+          throw new ConfigError(`services.${svc.name}.publish[${j}]`, `publishing needs a host endpoint on network ${svc.network} on this node: add an endpoint with "host": true`);
+        }
+        const label = `${svc.name} ${p.mode} ${p.protocol}/${p.published}`;
+        if (p.mode === 'ingress') {
+          const port = svc.ports.find((x) => x.protocol === p.protocol && x.targetPort === p.target)!.port;
+          out.push({
+            protocol: p.protocol, published: p.published, address: p.address, port, label,
+            to4: svc.vip4 !== undefined ? [formatIPv4(svc.vip4)] : [], to6: svc.vip6 ? [formatIPv6(svc.vip6)] : [],
+          });
+        } else {
+          const local = localBackends(svc, cfg);
+          if (local.to4.length + local.to6.length === 0) return;
+          out.push({ protocol: p.protocol, published: p.published, address: p.address, port: p.target, label, ...local });
+        }
+      });
+    }
+    return out;
+  }
+
+  /** Host endpoints route between the host's interfaces and the overlay: forwarding on. */
+  #enableForwarding(v6: boolean): void {
+    const set = (path: string, value: string): void => {
+      if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
+    };
+    set('/proc/sys/net/ipv4/ip_forward', '1');
+    if (v6) set('/proc/sys/net/ipv6/conf/all/forwarding', '1');
   }
 
   describeEndpoints(): { tun: string; netns: string; ipv4: string; ipv6?: string }[] {
@@ -191,6 +253,8 @@ export class OverlayAgent {
       old.backends = nb;
       updated.push(svc.name);
     }
+    // Host-mode ports follow the local tasks' states (a drained task stops taking new clients).
+    if (updated.length > 0 && this.#published) applyPublishing(this.#publishedPorts(), cur.endpoints.filter((e) => e.host).map((e) => e.tun));
     return { updated, needsRestart };
   }
 
@@ -220,10 +284,17 @@ export class OverlayAgent {
     LB_COUNTER_NAMES.forEach((n, i) => (out[n] = this.vip.counters[i]!));
     CT_COUNTER_NAMES.forEach((n, i) => (out[`conntrack_${n}`] = this.vip.conntrack.counters[i]!));
     out['conntrack_flows'] = this.vip.conntrack.size4 + this.vip.conntrack.size6;
+    const rp = this.returnPaths;
+    if (rp) {
+      RP_COUNTER_NAMES.forEach((n, i) => (out[`return_paths_${n}`] = rp.counters[i]!));
+      out['return_paths_flows'] = rp.table.size4 + rp.table.size6;
+    }
     return out;
   }
 
   close(): void {
+    if (this.#published) removePublishing();
+    this.#published = false;
     if (this.#sweep) clearInterval(this.#sweep);
     if (this.#dnsTick) clearInterval(this.#dnsTick);
     this.dns.forwarder?.close();
@@ -232,6 +303,19 @@ export class OverlayAgent {
     this.dataplane.close();
     for (const t of this.#tuns) t.close();
   }
+}
+
+/** The service's active backends that are tasks on this node, by family. */
+function localBackends(svc: ServiceConfig, cfg: AgentConfig): { to4: string[]; to6: string[] } {
+  const to4: string[] = [];
+  const to6: string[] = [];
+  const local = cfg.endpoints.filter((e) => !e.host && e.network === svc.network);
+  for (const b of svc.backends) {
+    if (b.state !== 'active') continue;
+    if (b.ipv4 !== undefined && local.some((e) => e.ipv4 === b.ipv4)) to4.push(formatIPv4(b.ipv4));
+    if (b.ipv6 && local.some((e) => e.ipv6 && Buffer.from(e.ipv6).equals(Buffer.from(b.ipv6!)))) to6.push(formatIPv6(b.ipv6));
+  }
+  return { to4, to6 };
 }
 
 /** JSON.stringify replacer: addresses held as bytes compare by value. */

@@ -18,14 +18,33 @@ export function ip(args: string[]): string {
  * Moves the (already open) TUN into the endpoint's namespace, sets its addresses and MTU and
  * brings it up. The fd stays attached across the move, so the agent keeps reading it.
  */
-export function placeTaskTun(ep: EndpointConfig, mtu: number, offloads: boolean): void {
+export function placeTaskTun(ep: EndpointConfig, mtu: number, offloads: boolean, defaultRoute = false): void {
   ip(['link', 'set', 'dev', ep.tun, 'netns', ep.netns]);
-  const inNs = (args: string[]): string => ip(['-n', ep.netns, ...args]);
-  inNs(['link', 'set', 'dev', ep.tun, 'mtu', String(mtu)]);
-  if (offloads) inNs(['link', 'set', 'dev', ep.tun, 'gso_max_size', String(tunGsoMaxSize(mtu))]);
-  inNs(['addr', 'add', `${formatIPv4(ep.ipv4)}/${ep.prefix4}`, 'dev', ep.tun]);
-  if (ep.ipv6) inNs(['-6', 'addr', 'add', `${formatIPv6(ep.ipv6)}/${ep.prefix6}`, 'dev', ep.tun, 'nodad']);
-  inNs(['link', 'set', 'dev', ep.tun, 'up']);
+  configureTun(ep, mtu, offloads, (args) => ip(['-n', ep.netns, ...args]));
+  if (defaultRoute) {
+    // Replies to outside clients (published ports) leave through the overlay; a task that
+    // already has a default route (another network) keeps it.
+    const has = (v: '-4' | '-6'): boolean => ip(['-n', ep.netns, v, 'route', 'show', 'default']).trim() !== '';
+    if (!has('-4')) ip(['-n', ep.netns, 'route', 'add', 'default', 'dev', ep.tun]);
+    if (ep.ipv6 && !has('-6')) ip(['-n', ep.netns, '-6', 'route', 'add', 'default', 'dev', ep.tun]);
+  }
+}
+
+/**
+ * Configures a host endpoint's TUN where it was opened: in the agent's own namespace, with the
+ * network's subnet on it, so the kernel routes DNATed published ports (and the VIPs) into the
+ * overlay through it.
+ */
+export function placeHostTun(ep: EndpointConfig, mtu: number, offloads: boolean): void {
+  configureTun(ep, mtu, offloads, ip);
+}
+
+function configureTun(ep: EndpointConfig, mtu: number, offloads: boolean, run: (args: string[]) => string): void {
+  run(['link', 'set', 'dev', ep.tun, 'mtu', String(mtu)]);
+  if (offloads) run(['link', 'set', 'dev', ep.tun, 'gso_max_size', String(tunGsoMaxSize(mtu))]);
+  run(['addr', 'add', `${formatIPv4(ep.ipv4)}/${ep.prefix4}`, 'dev', ep.tun]);
+  if (ep.ipv6) run(['-6', 'addr', 'add', `${formatIPv6(ep.ipv6)}/${ep.prefix6}`, 'dev', ep.tun, 'nodad']);
+  run(['link', 'set', 'dev', ep.tun, 'up']);
 }
 
 /** Protocol: the largest UDP payload over IPv4 (65535 - 20 - 8), the bound of one GSO send. */

@@ -15,7 +15,7 @@ import {
 } from '../packet/index.js';
 import { AffinityTable } from './conntrack/affinity.js';
 import { Conntrack, FLAG_AFFINITY } from './conntrack/conntrack.js';
-import { ST_TCP_CLOSE, ST_TCP_TIME_WAIT } from './conntrack/state.js';
+import { ST_TCP_CLOSE, ST_TCP_FIN_WAIT, ST_TCP_TIME_WAIT } from './conntrack/state.js';
 import { createScheduler } from './schedulers/index.js';
 import type { Scheduler } from './schedulers/types.js';
 import { PROTO_TCP, PROTO_UDP, ServiceTables, type ServiceState } from './services.js';
@@ -93,7 +93,12 @@ export class VipPath {
     }
     const dport = buf.readUInt16BE(l4 + 2);
     const front = this.services.frontend4(network, dst, proto, dport);
-    if (front < 0) return VIP_NONE;
+    if (front < 0) {
+      if (proto === PROTO_TCP && (buf[l4 + 13]! & SYN_ACK) === TCP_SYN && this.conntrack.size4 > 0) {
+        this.#forgetClosed(this.conntrack.lookupReply4(proto, dst, dport, buf.readUInt32BE(off + 12), buf.readUInt16BE(l4), now));
+      }
+      return VIP_NONE;
+    }
     const s = this.services.frontService[front]!;
     const svc = this.services.services[s]!;
     const src = buf.readUInt32BE(off + 12);
@@ -144,7 +149,12 @@ export class VipPath {
     const l4 = off + 40;
     const dport = buf.readUInt16BE(l4 + 2);
     const front = this.services.frontend6(network, buf, off + 24, proto, dport);
-    if (front < 0) return VIP_NONE;
+    if (front < 0) {
+      if (proto === PROTO_TCP && (buf[l4 + 13]! & SYN_ACK) === TCP_SYN && this.conntrack.size6 > 0) {
+        this.#forgetClosed(this.conntrack.lookupReply6(proto, buf, off + 24, dport, buf, off + 8, buf.readUInt16BE(l4), now));
+      }
+      return VIP_NONE;
+    }
     const s = this.services.frontService[front]!;
     const svc = this.services.services[s]!;
     const sport = buf.readUInt16BE(l4);
@@ -184,6 +194,17 @@ export class VipPath {
     ipv6RewriteAddr(buf, off, IPV6_SRC, this.#addr6, 0, partial);
     l4RewritePort(buf, l4, proto, 0, ct.vipPortOf(e), partial);
     this.counters[LB_REPLIES_NATED]!++;
+  }
+
+  /**
+   * A new TCP connection straight to a task (no VIP) whose reply tuple is the same as an old VIP
+   * flow's: the client reused its port (the old flow is closing or closed). Without this, the
+   * task's replies would match the old flow and leave with the VIP as source, and the client
+   * would reset them. A flow that is still open is left alone: that tuple is truly ambiguous
+   * (one client port to both the VIP and the task at once) and the VIP flow keeps it.
+   */
+  #forgetClosed(e: number): void {
+    if (e >= 0 && this.conntrack.stateOf(e) >= ST_TCP_FIN_WAIT) this.conntrack.remove(e);
   }
 
   /** The coarse sweep (one timer for all flows, never one per entry). */
@@ -281,6 +302,10 @@ export class VipPath {
 function isClosed(state: number): boolean {
   return state === ST_TCP_TIME_WAIT || state === ST_TCP_CLOSE;
 }
+
+/** Protocol: TCP flags (RFC 9293 section 3.1): a connection's first segment has SYN without ACK. */
+const TCP_SYN = 0x02;
+const SYN_ACK = 0x12;
 
 // Flag bits carried above the 16-bit backend index in #choose results.
 const FLAG_AFFINITY_BIT = 1 << 16;

@@ -59,6 +59,12 @@ const cases: [string, (c: any) => void, RegExp][] = [
   ['a vip service without VIP', (c) => { delete c.services[0].vip; delete c.services[0].vip6; }, /needs vip or vip6/],
   ['a service name that is not a DNS label', (c) => (c.services[0].name = 'web_1'), /DNS label/],
   ['a namespace name that is a PID', (c) => (c.endpoints[0].netns = '1'), /endpoints\[0\]\.netns: 1 is not a network namespace name/],
+  ['ingress publishing on a network that is not ingress', (c) => (c.services[0].publish = [{ published: 8080, target: 8080 }]), /publish\[0\]\.mode: network demo is not an ingress network/],
+  ['ingress publishing of a target the service does not have', (c) => { c.networks[0].ingress = true; c.services[0].publish = [{ published: 8080, target: 9999 }]; }, /publish\[0\]\.target: the service has no tcp port with targetPort 9999/],
+  ['a published port bound to something that is not an address', (c) => { c.networks[0].ingress = true; c.services[0].publish = [{ published: 8080, address: 'eth0' }]; }, /publish\[0\]\.address: eth0 is not an IP address/],
+  ['the same port published twice', (c) => { c.networks[0].ingress = true; c.services[0].publish = [{ published: 8080 }, { published: 8080, mode: 'host' }]; }, /publish\[1\]\.published: tcp port 8080 is published twice/],
+  ['a host endpoint with a namespace', (c) => c.endpoints.push({ network: 'demo', ipv4: '10.0.1.90', tun: 'vxm-in', host: true, netns: 'x' }), /endpoints\[1\]\.netns: a host endpoint stays/],
+  ['two host endpoints on one network', (c) => c.endpoints.push({ network: 'demo', ipv4: '10.0.1.90', tun: 'vxm-in', host: true }, { network: 'demo', ipv4: '10.0.1.91', tun: 'vxm-in2', host: true }), /endpoints\[2\]\.host: network demo already has a host endpoint/],
 ];
 for (const [name, mutate, message] of cases) {
   test(`rejects ${name} with VXM_ERR_CONFIG`, () => {
@@ -71,3 +77,19 @@ for (const [name, mutate, message] of cases) {
     });
   });
 }
+
+test('publishing: ingress to the VIP with the target defaulting to the first port, host mode, bound addresses', () => {
+  const c = good();
+  (c.networks[0] as Record<string, unknown>).ingress = true;
+  (c.endpoints as unknown[]).push({ network: 'demo', ipv4: '10.0.1.90', ipv6: 'fd00:1::5a', tun: 'vxm-in', host: true });
+  (c.services[0] as Record<string, unknown>).publish = [{ published: 8080 }, { published: 9090, mode: 'host', address: '198.51.100.11' }];
+  const p = parseAgentConfig(c);
+  assert.equal(p.networks[0]!.ingress, true);
+  const host = p.endpoints[1]!;
+  assert.equal(host.host, true);
+  assert.equal(host.netns, '');
+  assert.deepEqual(p.services[0]!.publish, [
+    { protocol: 'tcp', published: 8080, target: 8080, mode: 'ingress', address: undefined },
+    { protocol: 'tcp', published: 9090, target: 8080, mode: 'host', address: '198.51.100.11' },
+  ]);
+});
