@@ -12,3 +12,21 @@ export const CLIENT = `const [host, n, port] = process.argv.slice(1); const http
   q.on('error', fail); q.on('timeout', () => q.destroy(new Error('timeout')));
 })); console.log(JSON.stringify(out)); })().catch((e) => { console.error(String(e)); process.exit(1); });`;
 
+
+// A PROXY-protocol-aware backend (as nginx with `listen ... proxy_protocol`): reads the v2
+// header, then answers one HTTP request with its name and the client address the header gave.
+// argv: name, port, URL of dist/src/control/agent/proxy-relay.js (for parseProxyV2).
+export const PROXY_SERVER = `const [name, port, mod] = process.argv.slice(1);
+import(mod).then(({ parseProxyV2 }) => require('net').createServer((s) => {
+  let buf = Buffer.alloc(0);
+  s.on('error', () => {});
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    const p = parseProxyV2(buf);
+    if (!p.ok) { if (p.reason !== 'short') s.destroy(); return; }
+    if (!buf.subarray(p.length).includes('\\r\\n\\r\\n')) return;
+    s.removeAllListeners('data');
+    const body = name + ' ' + p.src;
+    s.end('HTTP/1.1 200 OK\\r\\nConnection: close\\r\\nContent-Length: ' + Buffer.byteLength(body) + '\\r\\n\\r\\n' + body);
+  });
+}).listen(Number(port), '::', () => console.log('listening')));`;

@@ -6,11 +6,12 @@
 //                                                                              └─▶ web.2 h2t0, web.3 h2t1 (VXLAN to h2;
 //                                                                                  replies come back through h1)
 //   service web: tcp 80 → 8080, rr; published 8080 (ingress), 9090 (host mode), 8181 (ingress, only on 198.51.100.11)
+//   service pp: tcp 81 → 8081; published 8383 relayed by h1 with a PROXY v2 header (PROXY-aware backends)
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { OverlayTopology, hostUnderlay } from '../../src/lab/overlay-topology.js';
-import { CLIENT, SERVER } from './http-lab.js';
+import { CLIENT, PROXY_SERVER, SERVER } from './http-lab.js';
 
 const skip = process.getuid?.() !== 0 ? 'ingress e2e needs root (network namespaces, TUN devices, nftables): run as root' : false;
 const OUTSIDE = '198.51.100.99';
@@ -21,7 +22,7 @@ let outside = '';
 before(async () => {
   if (skip) return;
   topo = await OverlayTopology.build({
-    hosts: 2, tasksPerHost: 2, ingress: true,
+    hosts: 2, tasksPerHost: 3, ingress: true,
     services: [{
       name: 'web', network: 'demo', vip: '10.0.1.200', vip6: 'fd00:1::c8', scheduler: 'rr',
       ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }],
@@ -35,6 +36,12 @@ before(async () => {
         { name: 'web.2', ipv4: '10.0.1.12', ipv6: 'fd00:1::c' },
         { name: 'web.3', ipv4: '10.0.1.13', ipv6: 'fd00:1::d' },
       ],
+    }, {
+      // PROXY protocol v2: h1 terminates 8383 and relays to the VIP with the client in a header.
+      name: 'pp', network: 'demo', vip: '10.0.1.201', scheduler: 'rr',
+      ports: [{ protocol: 'tcp', port: 81, targetPort: 8081 }],
+      publish: [{ published: 8383, target: 8081, mode: 'ingress', proxyProtocol: true }],
+      backends: [{ name: 'pp.1', ipv4: '10.0.1.3' }, { name: 'pp.2', ipv4: '10.0.1.14' }],
     }],
   });
   outside = await topo.lab.addNamespace('out');
@@ -43,6 +50,11 @@ before(async () => {
   for (const [h, t, name] of [[0, 0, 'web.1'], [1, 0, 'web.2'], [1, 1, 'web.3']] as const) {
     const p = topo.lab.spawn(topo.task(h, t).ns, ['node', '-e', SERVER, name, '8080'], { lifetimeMs: 240_000 });
     await p.waitForLine((l) => l.includes('listening'), 10_000);
+  }
+  const relayModule = new URL('../../src/control/agent/proxy-relay.js', import.meta.url).href;
+  for (const [h, t, name] of [[0, 1, 'pp.1'], [1, 2, 'pp.2']] as const) {
+    const pp = topo.lab.spawn(topo.task(h, t).ns, ['node', '-e', PROXY_SERVER, name, '8081', relayModule], { lifetimeMs: 240_000 });
+    await pp.waitForLine((l) => l.includes('listening'), 10_000);
   }
 }, { timeout: 90_000 });
 
@@ -113,4 +125,15 @@ test('the overlay is not routable from outside: only published ports enter it', 
   await w.lab.exec(outside, ['ip', 'route', 'add', '10.0.1.0/24', 'via', hostUnderlay(0)]);
   const r = await fromOutside('10.0.1.2', 8080, 1);
   assert.notEqual(r.code, 0, 'a task was reachable from outside without a published port');
+});
+
+test('PROXY protocol v2: a relayed published port tells PROXY-aware backends the real client', { skip, timeout: 60_000 }, async () => {
+  const r = await fromOutside(hostUnderlay(0), 8383, 30);
+  assert.equal(r.code, 0, `client failed: ${r.stderr}\n${topo!.agents.map((a) => a.stderr).join('\n')}`);
+  const counts = tally(r.bodies);
+  assert.deepEqual([...counts.keys()].sort(), ['pp.1', 'pp.2']);
+  for (const [name, n] of counts) assert.equal(n, 15, `${name} got ${n} of 30`);
+  const s1 = await topo!.hosts[0]!.agent!.stats();
+  const lb1 = (s1 as unknown as { lb?: Record<string, number> }).lb ?? {};
+  assert.equal(lb1['proxy_relay0_relayed'], 30);
 });

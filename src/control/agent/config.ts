@@ -79,6 +79,12 @@ export interface PublishConfig {
   mode: 'ingress' | 'host';
   /** Bind to this host address only (IPv4 or IPv6); undefined: every local address except loopback. */
   address?: string | undefined;
+  /**
+   * Terminate TCP here and relay to the VIP with a PROXY protocol v2 header (the client's
+   * address for PROXY-aware backends), instead of DNAT. For backends whose replies cannot come
+   * back through this node; costs a userspace relay per connection. Ingress mode, TCP only.
+   */
+  proxyProtocol: boolean;
 }
 
 export interface ServiceConfig {
@@ -319,10 +325,12 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
         address = str(po.address, `${pp}.address`);
         if (isIP(address) === 0) throw new ConfigError(`${pp}.address`, `${address} is not an IP address`);
       }
+      const proxyProtocol = bool(po.proxyProtocol ?? false, `${pp}.proxyProtocol`);
+      if (proxyProtocol && (mode !== 'ingress' || protocol !== 'tcp')) throw new ConfigError(`${pp}.proxyProtocol`, 'PROXY protocol relays TCP to the VIP: use it with mode "ingress" and protocol "tcp"');
       const key = `${protocol}/${address ?? '*'}/${published}`;
       if (publishedPorts.has(key)) throw new ConfigError(`${pp}.published`, `${protocol} port ${published} is published twice on ${address ?? 'every address'}`);
       publishedPorts.add(key);
-      return { protocol, published, target, mode, address };
+      return { protocol, published, target, mode, address, proxyProtocol };
     });
     const backendNames = new Set<string>();
     svc.backends = arr(o.backends ?? [], `${p}.backends`).map((b, j) => {

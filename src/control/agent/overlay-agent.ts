@@ -22,6 +22,7 @@ import { NameTable } from '../../dataplane/dns/records.js';
 import { Resolver } from '../../dataplane/dns/resolver.js';
 import { ConfigError } from '../../errors.js';
 import { formatIPv4, formatIPv6, type AgentConfig, type ServiceConfig } from './config.js';
+import { ProxyRelay } from './proxy-relay.js';
 import { applyPublishing, removePublishing, type PublishedPort } from './publish.js';
 import { placeHostTun, placeTaskTun } from './task-netns.js';
 
@@ -60,6 +61,7 @@ export class OverlayAgent {
   /** Ingress return paths; present when a network is an ingress network. */
   readonly returnPaths: ReturnPaths | undefined;
   #published = false;
+  readonly #relays: ProxyRelay[] = [];
   #sweep: NodeJS.Timeout | undefined;
   #upstreamSocket: Socket | undefined;
   readonly #names = new Map<string, NameTable>();
@@ -174,6 +176,7 @@ export class OverlayAgent {
           throw new ConfigError(`services.${svc.name}.publish[${j}]`, `publishing needs a host endpoint on network ${svc.network} on this node: add an endpoint with "host": true`);
         }
         const label = `${svc.name} ${p.mode} ${p.protocol}/${p.published}`;
+        if (p.proxyProtocol) return; // relayed in userspace (listen()), not DNATed
         if (p.mode === 'ingress') {
           const port = svc.ports.find((x) => x.protocol === p.protocol && x.targetPort === p.target)!.port;
           out.push({
@@ -188,6 +191,25 @@ export class OverlayAgent {
       });
     }
     return out;
+  }
+
+  /**
+   * Starts the PROXY protocol v2 relays of published ports that ask for one (after start(),
+   * once the host endpoints can route to the VIPs).
+   */
+  async listen(): Promise<void> {
+    for (const svc of this.config.services) {
+      for (const p of svc.publish) {
+        if (!p.proxyProtocol) continue;
+        const port = svc.ports.find((x) => x.protocol === p.protocol && x.targetPort === p.target)!.port;
+        const relay = new ProxyRelay({
+          address: p.address, port: p.published, toPort: port,
+          to4: svc.vip4 !== undefined ? formatIPv4(svc.vip4) : undefined, to6: svc.vip6 ? formatIPv6(svc.vip6) : undefined,
+        });
+        this.#relays.push(relay);
+        await relay.start();
+      }
+    }
   }
 
   /** Host endpoints route between the host's interfaces and the overlay: forwarding on. */
@@ -285,6 +307,9 @@ export class OverlayAgent {
     CT_COUNTER_NAMES.forEach((n, i) => (out[`conntrack_${n}`] = this.vip.conntrack.counters[i]!));
     out['conntrack_flows'] = this.vip.conntrack.size4 + this.vip.conntrack.size6;
     const rp = this.returnPaths;
+    this.#relays.forEach((r, i) => {
+      for (const [k, v] of Object.entries(r.counters)) out[`proxy_relay${i}_${k}`] = v;
+    });
     if (rp) {
       RP_COUNTER_NAMES.forEach((n, i) => (out[`return_paths_${n}`] = rp.counters[i]!));
       out['return_paths_flows'] = rp.table.size4 + rp.table.size6;
@@ -293,6 +318,8 @@ export class OverlayAgent {
   }
 
   close(): void {
+    for (const r of this.#relays) r.close();
+    this.#relays.length = 0;
     if (this.#published) removePublishing();
     this.#published = false;
     if (this.#sweep) clearInterval(this.#sweep);

@@ -55,6 +55,12 @@ async function runDataplane(opts: { config: string }): Promise<void> {
   agent = new OverlayAgent(config);
   agent.dataplane.onDeviceError = (device, code) => emit({ event: 'device-error', device, code });
   agent.start();
+  try {
+    await agent.listen();
+  } catch (err) {
+    agent.close();
+    throw err;
+  }
   emit({ event: 'ready', node: config.node, endpoints: agent.describeEndpoints(), underlay: agent.stats().underlay });
   if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
   const stats = agent.stats();

@@ -89,7 +89,7 @@ test('publishing: ingress to the VIP with the target defaulting to the first por
   assert.equal(host.host, true);
   assert.equal(host.netns, '');
   assert.deepEqual(p.services[0]!.publish, [
-    { protocol: 'tcp', published: 8080, target: 8080, mode: 'ingress', address: undefined },
-    { protocol: 'tcp', published: 9090, target: 8080, mode: 'host', address: '198.51.100.11' },
+    { protocol: 'tcp', published: 8080, target: 8080, mode: 'ingress', address: undefined, proxyProtocol: false },
+    { protocol: 'tcp', published: 9090, target: 8080, mode: 'host', address: '198.51.100.11', proxyProtocol: false },
   ]);
 });
