@@ -62,6 +62,14 @@ export class VipPath {
     this.services = services;
     this.conntrack = conntrack;
     this.affinity = affinity;
+    // A flow that goes away without being seen to close (idle expiry, UDP, a backend marked
+    // down, a port reuse) still gives back its least-connections count.
+    conntrack.onRelease = (e) => {
+      if (isClosed(conntrack.stateOf(e))) return; // counted when it closed
+      const svc = this.services.services[conntrack.serviceOf(e)];
+      const index = svc ? (svc.indexOfId[conntrack.backendOf(e) & 0xffff] ?? -1) : -1;
+      if (index >= 0 && (conntrack.backendOf(e) >>> 16) === svc!.index) svc!.scheduler.connectionClosed(index);
+    };
     services.onBackendDown = (service, id) => {
       this.conntrack.removeBackend((service << 16) | id);
       this.affinity.removeBackend((service << 16) | id);

@@ -178,6 +178,13 @@ export class Conntrack {
     this.#tokens = c.newFlowsBurst;
   }
 
+  /**
+   * Called with an entry's index just before it is freed, for any reason (expiry by the sweep
+   * or on lookup, remove, removeBackend), while its accessors still read the flow. The owner
+   * releases what the flow held (a least-connections count). Control-path rate at most.
+   */
+  onRelease: ((index: number) => void) | undefined = undefined;
+
   /** Live IPv4 / IPv6 flows (expired flows not yet swept included). */
   get size4(): number { return this.#size4; }
   get size6(): number { return this.#size6; }
@@ -610,6 +617,7 @@ export class Conntrack {
   }
 
   #release(e: number): void {
+    this.onRelease?.(e);
     if (e < this.capacity4) {
       this.#indexDelete(this.#fwd4, this.#mask4, K_FWD4, e);
       this.#indexDelete(this.#rev4, this.#mask4, K_REV4, e);

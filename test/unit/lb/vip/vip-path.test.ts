@@ -227,3 +227,23 @@ test('backend ids are stable across list changes: taking a shifted backend down 
   assert.equal(w.tuns[2]!.written.length, before[2]!, 'a down backend still got its old flow');
   assert.equal(w.tuns[1]!.written.length, before[1]! + 2);
 });
+
+test('lc: flows that expire without closing (idle, half-open) give their connection counts back', () => {
+  const w = world({ scheduler: 'lc' }, 2);
+  for (let i = 0; i < 10; i++) w.send(w.client, w.ci, tcp4(ip4(2), 41000 + i, VIP, 80, SYN));
+  const lc = w.services.service('web')!.scheduler as unknown as { conns: Int32Array | number[] };
+  assert.deepEqual([...lc.conns], [5, 5]);
+  // Nobody answers: the SYN_SENT flows time out (120 s) and the sweep reclaims them.
+  w.advance(121_000);
+  w.vip.expire(1_000_000 + 121_000, 1 << 20);
+  assert.equal(w.vip.conntrack.size4, 0);
+  assert.deepEqual([...lc.conns], [0, 0], 'expired flows still counted as open connections');
+  // A flow that closed normally is not released twice.
+  w.send(w.client, w.ci, tcp4(ip4(2), 42000, VIP, 80, SYN));
+  const at = w.tuns.findIndex((t) => t.written.length > 0 && t.written.at(-1)!.bytes.readUInt16BE(20) === 42000);
+  w.send(w.tuns[at]!, w.tunIndex(w.tuns[at]!), tcp4(ip4(10 + at), 8080, ip4(2), 42000, 0x04)); // RST
+  assert.deepEqual([...lc.conns], [0, 0]);
+  w.advance(11_000);
+  w.vip.expire(1_000_000 + 132_000, 1 << 20);
+  assert.deepEqual([...lc.conns], [0, 0]);
+});
