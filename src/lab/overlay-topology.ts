@@ -109,6 +109,7 @@ export interface AgentConfig {
   /** Service VIPs, the same on every host (the agent's config format). */
   services?: unknown[];
   dns?: { upstreams: string[] };
+  metrics?: { address: string; port: number };
 }
 
 // ── the topology's parts ───────────────────────────────────────────────────────────────────
@@ -475,6 +476,8 @@ export class OverlayTopology {
         peers,
         ...(this.options.services ? { services: this.options.services } : {}),
         dns: { upstreams: this.options.dnsUpstreams ?? [] },
+        // Each agent has its own namespace, so every one can serve Docker's metrics port.
+        metrics: { address: '127.0.0.1', port: 9323 },
       };
       writeFileSync(host.configPath, `${JSON.stringify(host.config, null, 2)}\n`);
     }

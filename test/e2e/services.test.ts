@@ -89,6 +89,14 @@ test("the agent on the client's node counted the flows and the NATed replies", {
   assert.ok(lb['new_flows']! >= 330, JSON.stringify(lb));
   assert.ok(lb['replies_nated']! > 0);
   assert.equal(lb['no_backend'], 0);
+  // The same counters, scraped as Prometheus would (the agent's namespace, 127.0.0.1:9323).
+  const w = topo!;
+  const r = await w.lab.exec(w.hosts[0]!.ns, ['curl', '-sf', 'http://127.0.0.1:9323/metrics'], { timeoutMs: 10_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const flows = /^vxmesh_lb_events_total\{name="new_flows",node="h1"\} (\d+)$/m.exec(r.stdout);
+  assert.ok(flows && Number(flows[1]) >= 330, `no new_flows counter in the scrape:\n${r.stdout.slice(0, 2000)}`);
+  assert.match(r.stdout, /^vxmesh_dataplane_drops_total\{reason="spoofed_source",node="h1"\} 0$/m);
+  assert.match(r.stdout, /^# TYPE vxmesh_lb_events_total counter$/m);
 });
 
 async function dig(...args: string[]): Promise<string> {

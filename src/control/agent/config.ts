@@ -125,6 +125,8 @@ export interface AgentConfig {
    * never guessed from the host's resolv.conf: a lab must not leak queries to the outside.
    */
   dns: { domain: string; ttl: number; upstreams: { address: string; port: number }[] };
+  /** Prometheus metrics on http://address:port/metrics (off unless configured; Docker's port is 9323). */
+  metrics?: { address: string; port: number } | undefined;
 }
 
 export function loadAgentConfig(path: string): AgentConfig {
@@ -367,7 +369,15 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
   });
   const dns = { domain, ttl: int(d2.ttl ?? 5, 'dns.ttl', 0, 86400), upstreams };
 
-  return { node, underlay, dataplane, networks, endpoints, peers, services, dns };
+  let metrics: AgentConfig['metrics'];
+  if (root.metrics !== undefined) {
+    const m = obj(root.metrics, 'metrics');
+    const address = str(m.address ?? '127.0.0.1', 'metrics.address');
+    if (isIP(address) === 0) throw new ConfigError('metrics.address', `${address} is not an IP address`);
+    metrics = { address, port: int(m.port ?? 9323, 'metrics.port', 1, 65535) };
+  }
+
+  return { node, underlay, dataplane, networks, endpoints, peers, services, dns, metrics };
 }
 
 function oneOf<T extends string>(v: unknown, p: string, values: readonly T[]): T {

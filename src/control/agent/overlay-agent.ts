@@ -22,6 +22,8 @@ import { NameTable } from '../../dataplane/dns/records.js';
 import { Resolver } from '../../dataplane/dns/resolver.js';
 import { ConfigError } from '../../errors.js';
 import { formatIPv4, formatIPv6, type AgentConfig, type ServiceConfig } from './config.js';
+import type { Server as HttpServer } from 'node:http';
+import { agentRegistry, serveMetrics } from './metrics.js';
 import { ProxyRelay } from './proxy-relay.js';
 import { applyPublishing, removePublishing, type PublishedPort } from './publish.js';
 import { placeHostTun, placeTaskTun } from './task-netns.js';
@@ -62,6 +64,7 @@ export class OverlayAgent {
   readonly returnPaths: ReturnPaths | undefined;
   #published = false;
   readonly #relays: ProxyRelay[] = [];
+  #metrics: HttpServer | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #upstreamSocket: Socket | undefined;
   readonly #names = new Map<string, NameTable>();
@@ -194,10 +197,13 @@ export class OverlayAgent {
   }
 
   /**
-   * Starts the PROXY protocol v2 relays of published ports that ask for one (after start(),
-   * once the host endpoints can route to the VIPs).
+   * Starts the listeners: the Prometheus endpoint if configured, and the PROXY protocol v2
+   * relays of published ports that ask for one (after start(), once the host endpoints can
+   * route to the VIPs).
    */
   async listen(): Promise<void> {
+    const m = this.config.metrics;
+    if (m) this.#metrics = await serveMetrics(agentRegistry(() => this.stats(), this.config.node), m.address, m.port);
     for (const svc of this.config.services) {
       for (const p of svc.publish) {
         if (!p.proxyProtocol) continue;
@@ -318,6 +324,8 @@ export class OverlayAgent {
   }
 
   close(): void {
+    this.#metrics?.close();
+    this.#metrics = undefined;
     for (const r of this.#relays) r.close();
     this.#relays.length = 0;
     if (this.#published) removePublishing();
