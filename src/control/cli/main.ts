@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { VxmeshError } from '../../errors.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { OverlayAgent } from '../agent/overlay-agent.js';
+import { runGossip, type GossipCliOptions } from './gossip.js';
 
 // A reader that went away (`vxmesh dataplane ... | head -1`) must not kill the agent.
 process.stdout.on('error', () => {});
@@ -80,6 +81,28 @@ program
   .action(async (opts: { config: string }) => {
     try {
       await runDataplane(opts);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('gossip')
+  .description('run one SWIM gossip member (UDP and TCP) and print membership changes as JSON lines')
+  .requiredOption('--name <name>', 'this node\'s unique name')
+  .requiredOption('--bind <address>', 'address to bind UDP and TCP on')
+  .option('--port <port>', 'gossip port (swarm: 7946)', '7946')
+  .option('--advertise <address>', 'address others reach this node at (default: --bind)')
+  .option('--join <addrs>', 'comma-separated seeds, address[:port]')
+  .option('--role <role>', 'role in the node metadata', 'worker')
+  .option('--seal <mode>', 'none, auth (authenticated) or encrypt (AES-GCM)', 'none')
+  .option('--key-file <file>', 'cluster keys, one per line (hex or base64), first = primary')
+  .option('--cluster-label <label>', 'bind every message to this label, so clusters sharing a key stay apart')
+  .option('--swim <json>', 'SWIM config overrides as JSON, e.g. {"probeIntervalMs":500}')
+  .action(async (opts: GossipCliOptions) => {
+    try {
+      await runGossip(opts, emit);
+      process.exit(0);
     } catch (err) {
       fail(err);
     }
