@@ -32,6 +32,8 @@ const DEFAULT_MAX_FRAME_BYTES = 16 << 20;
 const MAX_INBOUND_TCP = 128;
 /** Implementation: serf's ReconnectInterval. */
 const DEFAULT_REJOIN_MS = 30_000;
+/** Implementation: first retry of a join that reached nobody; doubles up to the rejoin interval. */
+const LONELY_REJOIN_MS = 1000;
 
 export interface GossipNodeOptions {
   name: string;
@@ -99,6 +101,7 @@ export class GossipNode {
   readonly #inbound = new Map<number, Socket>();
   #nextInbound = 1;
   #lastRejoin = 0;
+  #lonelyRejoins = 0;
   #closed = false;
 
   constructor(o: GossipNodeOptions) {
@@ -168,11 +171,19 @@ export class GossipNode {
     const t = now();
     this.core.tick(t);
     const every = this.#o.rejoinIntervalMs ?? DEFAULT_REJOIN_MS;
-    if (t - this.#lastRejoin >= every) {
+    // Alone (the first join failed: a seed that was not up yet, a partition at boot): retry
+    // soon, backing off from 1 s, instead of waiting a whole rejoin interval.
+    const lonely = this.core.members().every((m) => m.name === this.#o.name || m.state !== 'alive');
+    const wait = lonely ? Math.min(every, LONELY_REJOIN_MS << Math.min(this.#lonelyRejoins, 5)) : every;
+    if (!lonely) this.#lonelyRejoins = 0;
+    if (t - this.#lastRejoin >= wait) {
       this.#lastRejoin = t;
       const alive = new Set(this.core.members().filter((m) => m.state === 'alive').map((m) => m.addr));
       const lost = (this.#o.seeds ?? []).filter((s) => s !== this.addr && !alive.has(s));
-      if (lost.length > 0) this.core.join(t, lost);
+      if (lost.length > 0) {
+        if (lonely) this.#lonelyRejoins++;
+        this.core.join(t, lost);
+      }
     }
     this.#flush();
   }
