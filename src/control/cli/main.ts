@@ -8,6 +8,7 @@ import { VxmeshError } from '../../errors.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { OverlayAgent } from '../agent/overlay-agent.js';
 import { runGossip, type GossipCliOptions } from './gossip.js';
+import { runManager, type ManagerCliOptions } from './manager.js';
 
 // A reader that went away (`vxmesh dataplane ... | head -1`) must not kill the agent.
 process.stdout.on('error', () => {});
@@ -102,6 +103,26 @@ program
   .action(async (opts: GossipCliOptions) => {
     try {
       await runGossip(opts, emit);
+      process.exit(0);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('manager')
+  .description('run one Raft manager (TCP 2377) with the replicated key-value map and its HTTP API')
+  .requiredOption('--id <n>', 'this manager\'s id (unique, never reused)')
+  .requiredOption('--data-dir <dir>', 'where the WAL and snapshots live')
+  .requiredOption('--peers <list>', 'every manager of the cluster as id=address, e.g. 1=10.0.0.1,2=10.0.0.2,3=10.0.0.3')
+  .option('--cluster-id <n>', 'cluster identity: managers of other clusters are refused', '1')
+  .option('--raft-port <port>', 'raft port (swarm: 2377)', '2377')
+  .option('--api-port <port>', 'HTTP API port', '2378')
+  .option('--tick-ms <ms>', 'raft tick (default 25: election timeout 250-500 ms)')
+  .option('--force-new-cluster', 'come back as the only voter from this manager\'s state (quorum lost for good)')
+  .action(async (opts: ManagerCliOptions) => {
+    try {
+      await runManager(opts, emit);
       process.exit(0);
     } catch (err) {
       fail(err);

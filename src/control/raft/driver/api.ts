@@ -1,0 +1,113 @@
+// The manager's HTTP API for the replicated key-value map (JSON), as etcd's v3 JSON gateway
+// serves its KV: what the end-to-end tests and bench:raft use.
+//
+//   PUT    /v1/kv/<key>            body = value    → 200 {"index":n}
+//   GET    /v1/kv/<key>[?stale=1]                  → 200 {"value":..,"index":n,"stale":false} | 404
+//   DELETE /v1/kv/<key>                            → 200 {"index":n}
+//   GET    /v1/status                              → the Raft status of this manager
+//   POST   /v1/leader?to=<id>                      → transfer leadership
+//
+// Writes on a follower are redirected (307) to the leader's API; without a known leader, or
+// when nothing commits in time, the answer is 503 with a stable `code` (VXM_ERR_NO_QUORUM,
+// VXM_ERR_NOT_LEADER) and a message that says what to do.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { VxmeshError, SetupError } from '../../../errors.js';
+import { NotLeaderError, ProposalDroppedError } from '../core/errors.js';
+import { encodeKvCommand, type KvResult, type KvStateMachine } from './kv.js';
+import type { RaftNode } from './raft-node.js';
+
+/** Implementation: largest value accepted (the store's objects are small). */
+const MAX_BODY = 1 << 20;
+
+export interface ApiOptions {
+  host: string;
+  port: number;
+  /** The API address of a manager id (for redirects to the leader). */
+  apiUrlOf: (id: number) => string | undefined;
+  timeoutMs?: number;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body)}\n`);
+}
+
+function errorBody(err: unknown): { code: string; message: string } {
+  if (err instanceof VxmeshError) return { code: err.code, message: err.message };
+  return { code: 'VXM_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) {
+        reject(new VxmeshError('VXM_ERR_TOO_LARGE', `request body over ${MAX_BODY} bytes: store smaller values`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function serveKvApi(raft: RaftNode, kv: KvStateMachine, o: ApiOptions): Promise<Server> {
+  const timeout = o.timeoutMs ?? 5000;
+  const redirect = (res: ServerResponse, path: string, err: NotLeaderError): void => {
+    const url = err.leader ? o.apiUrlOf(err.leader) : undefined;
+    if (url) return send(res, 307, errorBody(err), { location: `${url}${path}` });
+    send(res, 503, { code: 'VXM_ERR_NO_QUORUM', message: 'no leader is known: an election is under way or a quorum of managers is unreachable; retry, and check the other managers' });
+  };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    try {
+      if (url.pathname === '/v1/status' && req.method === 'GET') return send(res, 200, raft.status());
+      if (url.pathname === '/v1/leader' && req.method === 'POST') {
+        const to = Number(url.searchParams.get('to'));
+        if (!Number.isInteger(to) || to <= 0) return send(res, 400, { code: 'VXM_ERR_BAD_REQUEST', message: 'POST /v1/leader?to=<manager id>' });
+        raft.transferLeader(to);
+        return send(res, 202, { to });
+      }
+      const m = /^\/v1\/kv\/(.+)$/.exec(url.pathname);
+      if (!m) return send(res, 404, { code: 'VXM_ERR_NOT_FOUND', message: `no route ${req.method} ${url.pathname}: see /v1/kv/<key>, /v1/status` });
+      const key = decodeURIComponent(m[1]!);
+      if (req.method === 'GET') {
+        const stale = url.searchParams.get('stale') === '1' || url.searchParams.get('stale') === 'true';
+        let index = raft.applied;
+        if (!stale) index = await raft.readBarrier(timeout);
+        const v = kv.get(key);
+        if (!v) return send(res, 404, { code: 'VXM_ERR_NOT_FOUND', message: `no key ${key}`, index, stale });
+        return send(res, 200, { value: v.value, index: v.index, readIndex: index, stale, ...(stale ? { leader: raft.leader } : {}) });
+      }
+      if (req.method === 'PUT' || req.method === 'DELETE') {
+        const value = req.method === 'PUT' ? await readBody(req) : '';
+        const cmd = req.method === 'PUT' ? encodeKvCommand({ op: 'put', key, value }) : encodeKvCommand({ op: 'delete', key });
+        let r: { index: number; result: unknown };
+        try {
+          r = await raft.propose(cmd, timeout);
+        } catch (err) {
+          if (err instanceof NotLeaderError) return redirect(res, url.pathname, err);
+          if (err instanceof ProposalDroppedError) return send(res, 503, errorBody(err));
+          throw err;
+        }
+        const result = r.result as KvResult;
+        if (!result.ok) return send(res, 409, { code: result.code, message: 'the command was refused by the state machine' });
+        return send(res, 200, { index: r.index });
+      }
+      send(res, 405, { code: 'VXM_ERR_BAD_REQUEST', message: `${req.method} not supported on /v1/kv/<key>: use GET, PUT or DELETE` });
+    } catch (err) {
+      const b = errorBody(err);
+      send(res, b.code === 'VXM_ERR_NO_QUORUM' ? 503 : b.code === 'VXM_ERR_TOO_LARGE' ? 413 : 500, b);
+    }
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new SetupError(`manager api: listen on ${o.host}:${o.port}: ${e.message}: is the port free?`, { cause: e })));
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,342 @@
+// The Raft driver for one manager: the pure core (core/), its storage on disk (storage/), the
+// TCP transport (transport.ts), the one ticker, and the replicated state machine. It follows
+// the Ready contract of core/raw-node.ts exactly: persist (snapshot, entries, hard state;
+// fsync when mustSync), then send, then apply, then advance.
+//
+// Proposals resolve when their entry is applied on THIS node (matched by a request id in the
+// entry), so an acknowledged write is committed and applied. Reads are linearizable through
+// ReadIndex (Raft §6.4): the read waits until this node has applied up to the index the
+// leader confirmed. Without a quorum both fail after their timeout with VXM_ERR_NO_QUORUM;
+// `stale` reads answer from local state and say so.
+
+import { randomBytes, randomInt } from 'node:crypto';
+import { VxmeshError } from '../../../errors.js';
+import { decodeConfChange, decodeMessage, encodeMessage } from '../core/codec.js';
+import { defaultRaftConfig, DEFAULT_TICK_MS } from '../core/config.js';
+import { RawNode } from '../core/raw-node.js';
+import { ENTRY_CONF_CHANGE, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
+import { NodeFs } from '../storage/fs.js';
+import { RaftStorage } from '../storage/storage.js';
+import { RaftTransport, type PeerAddress } from './transport.js';
+
+/** What Raft replicates: deterministic, applied in log order on every manager. */
+export interface StateMachine {
+  /** Applies a committed command; the result goes back to the proposer on this node. Must not throw. */
+  apply(index: number, data: Uint8Array): unknown;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+/** The cluster cannot commit or confirm leadership in time: no quorum, or an election under way. */
+export class NoQuorumError extends VxmeshError {
+  constructor(message: string) {
+    super('VXM_ERR_NO_QUORUM', message);
+    this.name = 'NoQuorumError';
+  }
+}
+
+export interface RaftNodeOptions {
+  id: number;
+  clusterId: number;
+  dataDir: string;
+  /** Every manager of the initial cluster, this one included. */
+  peers: PeerAddress[];
+  bindHost: string;
+  sm: StateMachine;
+  tickMs?: number;
+  /** Take a snapshot after this many applied entries (and keep catchUp entries behind it). */
+  snapshotEvery?: number;
+  /** Swarm's --force-new-cluster: come back as the only voter from this node's state. */
+  forceNewCluster?: boolean;
+  onRoleChange?: (role: string, leader: number, term: number) => void;
+}
+
+/** Implementation: entries kept behind a snapshot so a briefly lagging follower needs no snapshot (etcd's SnapshotCatchUpEntries is 5000). */
+const CATCH_UP_ENTRIES = 5000;
+/** Implementation: etcd's default SnapshotCount is 100000; the cluster store is small, snapshot more often. */
+const DEFAULT_SNAPSHOT_EVERY = 10000;
+/** Protocol (ours): entry payload envelope version, then an 8-byte request id. */
+const ENVELOPE_V1 = 1;
+
+interface Pending {
+  resolve: (v: { index: number; result: unknown }) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  ctx: string;
+  index: number; // -1 until the read state arrives
+  resolve: (index: number) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+function idKey(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}
+
+/** The core's Storage shape over RaftStorage; optionally overriding the configuration once (force-new-cluster). */
+function coreStorage(s: RaftStorage, forcedConf?: ConfState): Storage {
+  return {
+    initialState: () => {
+      const st = s.initialState();
+      return { hardState: st.hardState, conf: forcedConf ?? st.confState };
+    },
+    entries: (lo, hi, max) => s.entries(lo, hi, max),
+    term: (i) => s.term(i),
+    firstIndex: () => s.firstIndex(),
+    lastIndex: () => s.lastIndex(),
+    snapshot: () => s.snapshot(),
+  };
+}
+
+export class RaftNode {
+  readonly id: number;
+  readonly storage: RaftStorage;
+  readonly node: RawNode;
+  readonly transport: RaftTransport;
+  readonly counters = { proposals: 0, applied: 0, snapshots: 0, readIndex: 0, timeouts: 0, badMessages: 0 };
+  #applied: number;
+  #conf: ConfState;
+  #role = 'StateFollower';
+  #leader = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #pending = new Map<string, Pending>();
+  readonly #reads: PendingRead[] = [];
+  readonly #o: RaftNodeOptions;
+  #closed = false;
+  /** force-new-cluster: the one-voter configuration is not in a snapshot yet. */
+  #forcePending = false;
+
+  constructor(o: RaftNodeOptions) {
+    this.#o = o;
+    this.id = o.id;
+    this.storage = RaftStorage.open(o.dataDir, new NodeFs());
+    const st = this.storage.initialState();
+    const snap = this.storage.snapshot();
+    if (st.hardState.term === 0 && snap.meta.index === 0 && this.storage.lastIndex() === 0) {
+      // A fresh manager of a new cluster: every one bootstraps the same configuration as a
+      // snapshot at index 1, term 1 (the state machine empty), so no manager needs a leader
+      // to learn who the voters are.
+      const boot: Snapshot = { meta: { index: 1, term: 1, conf: { voters: o.peers.map((p) => p.id).sort((a, b) => a - b), learners: [] } }, data: o.sm.snapshot() };
+      this.storage.applySnapshot(boot);
+      this.storage.setHardState({ term: 1, vote: 0, commit: 1 });
+    }
+    const s2 = this.storage.snapshot();
+    o.sm.restore(s2.data);
+    this.#applied = s2.meta.index;
+    this.#conf = { voters: [...s2.meta.conf.voters], learners: [...s2.meta.conf.learners] };
+    let forced: ConfState | undefined;
+    let removed: number[] = [];
+    if (o.forceNewCluster) {
+      forced = { voters: [o.id], learners: [] };
+      const old = [...this.#conf.voters, ...this.#conf.learners].filter((v) => v !== o.id);
+      this.#conf = forced;
+      this.#forcePending = true;
+      removed = old;
+    }
+    const cfg = defaultRaftConfig(o.id, coreStorage(this.storage, forced), (n) => randomInt(n));
+    cfg.applied = this.#applied;
+    // The old managers' ids are never reused (swarm: they rejoin as new managers).
+    if (forced) cfg.removedIds = removed;
+    this.node = new RawNode(cfg);
+    const self = o.peers.find((p) => p.id === o.id);
+    if (!self) throw new VxmeshError('VXM_ERR_CONFIG', `raft: manager ${o.id} is not in the peer list: add it`);
+    this.transport = new RaftTransport({
+      self: o.id, clusterId: o.clusterId, bindHost: o.bindHost, port: self.port,
+      peers: o.forceNewCluster ? [self] : o.peers,
+      onMessage: (from, bytes) => this.#onMessage(from, bytes),
+      onUnreachable: (peer) => this.node.reportUnreachable(peer),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.transport.listen();
+    this.#timer = setInterval(() => {
+      this.node.tick();
+      this.#process();
+    }, this.#o.tickMs ?? DEFAULT_TICK_MS);
+    if (this.#o.forceNewCluster) this.node.campaign();
+    this.#process();
+  }
+
+  get leader(): number {
+    return this.#leader;
+  }
+
+  get role(): string {
+    return this.#role;
+  }
+
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /** Proposes a command; resolves with its index and the state machine's result once applied here. */
+  propose(payload: Uint8Array, timeoutMs = 5000): Promise<{ index: number; result: unknown }> {
+    const rid = randomBytes(8);
+    const data = new Uint8Array(9 + payload.length);
+    data[0] = ENVELOPE_V1;
+    data.set(rid, 1);
+    data.set(payload, 9);
+    this.node.propose(data); // throws NotLeaderError / ProposalDroppedError synchronously
+    this.counters.proposals++;
+    const key = idKey(rid);
+    const p = new Promise<{ index: number; result: unknown }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(key);
+        this.counters.timeouts++;
+        reject(new NoQuorumError(`raft: the write was not committed within ${timeoutMs} ms: no quorum of managers is reachable (it may still be applied if one returns)`));
+      }, timeoutMs);
+      this.#pending.set(key, { resolve, reject, timer });
+    });
+    this.#process();
+    return p;
+  }
+
+  /** A linearizable read barrier: resolves once this node has applied everything committed before the call. */
+  readBarrier(timeoutMs = 5000): Promise<number> {
+    const ctx = randomBytes(8);
+    const key = idKey(ctx);
+    this.counters.readIndex++;
+    const p = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#reads.findIndex((r) => r.ctx === key);
+        if (i >= 0) this.#reads.splice(i, 1);
+        this.counters.timeouts++;
+        reject(new NoQuorumError(`raft: leadership could not be confirmed within ${timeoutMs} ms: no quorum of managers is reachable; read with stale=true to see this manager's possibly stale state`));
+      }, timeoutMs);
+      this.#reads.push({ ctx: key, index: -1, resolve, reject, timer });
+    });
+    this.node.readIndex(ctx);
+    this.#process();
+    return p;
+  }
+
+  transferLeader(to: number): void {
+    this.node.transferLeader(to);
+    this.#process();
+  }
+
+  status(): Record<string, unknown> {
+    const st = this.node.status();
+    return {
+      id: st.id, term: st.term, role: st.role, leader: st.leader, commit: st.commit, applied: this.#applied,
+      conf: this.#conf, progress: Object.fromEntries([...st.progress].map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }])),
+      counters: this.counters, transport: this.transport.counters,
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.transport.close();
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new VxmeshError('VXM_ERR_CLOSED', 'raft: the manager stopped before the write was applied'));
+    }
+    this.#pending.clear();
+    for (const r of this.#reads) {
+      clearTimeout(r.timer);
+      r.reject(new VxmeshError('VXM_ERR_CLOSED', 'raft: the manager stopped'));
+    }
+    this.#reads.length = 0;
+    this.storage.close();
+  }
+
+  #onMessage(from: number, bytes: Uint8Array): void {
+    const d = decodeMessage(bytes);
+    if (!d.ok || d.msg.from !== from) {
+      this.counters.badMessages++;
+      return;
+    }
+    this.node.step(d.msg);
+    this.#process();
+  }
+
+  /** The Ready loop (core/raw-node.ts): persist, send, apply, advance. */
+  #process(): void {
+    const node = this.node;
+    while (!this.#closed && node.hasReady()) {
+      const rd = node.ready();
+      // 1. persist
+      if (rd.snapshot) {
+        this.storage.applySnapshot(rd.snapshot);
+      }
+      if (rd.entries.length > 0 || rd.hardState) this.storage.save(rd.hardState, rd.entries, { sync: rd.mustSync });
+      // 2. send
+      for (const m of rd.messages) this.transport.send(m.to, encodeMessage(m));
+      // 3. apply
+      if (rd.snapshot) {
+        this.#o.sm.restore(rd.snapshot.data);
+        this.#applied = rd.snapshot.meta.index;
+        this.#conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
+      }
+      for (const e of rd.committedEntries) this.#apply(e);
+      // 4. reads
+      for (const rs of rd.readStates) {
+        const key = idKey(rs.requestCtx);
+        const r = this.#reads.find((x) => x.ctx === key);
+        if (r) r.index = rs.index;
+      }
+      if (rd.softState) {
+        this.#role = ['StateFollower', 'StatePreCandidate', 'StateCandidate', 'StateLeader'][rd.softState.role] ?? String(rd.softState.role);
+        this.#leader = rd.softState.lead;
+        this.#o.onRoleChange?.(this.#role, this.#leader, node.status().term);
+      }
+      // 5. advance
+      node.advance();
+      this.#serveReads();
+    }
+    if (this.#forcePending && this.#role === 'StateLeader' && this.#applied > this.storage.snapshot().meta.index) {
+      // force-new-cluster is durable once a snapshot says this manager is the only voter
+      // (the snapshot's configuration is what every later start reads).
+      this.storage.createSnapshot(this.#applied, this.#conf, this.#o.sm.snapshot());
+      this.#forcePending = false;
+    }
+    this.#maybeSnapshot();
+  }
+
+  #apply(e: Entry): void {
+    this.#applied = e.index;
+    this.counters.applied++;
+    if (e.type === ENTRY_CONF_CHANGE) {
+      const cc = decodeConfChange(e.data);
+      if (cc) this.#conf = this.node.applyConfChange(cc);
+      return;
+    }
+    if (e.data.length < 9 || e.data[0] !== ENVELOPE_V1) return; // the leader's empty entry, or not ours
+    const result = this.#o.sm.apply(e.index, e.data.subarray(9));
+    const p = this.#pending.get(idKey(e.data.subarray(1, 9)));
+    if (p) {
+      this.#pending.delete(idKey(e.data.subarray(1, 9)));
+      clearTimeout(p.timer);
+      p.resolve({ index: e.index, result });
+    }
+  }
+
+  #serveReads(): void {
+    for (let i = 0; i < this.#reads.length;) {
+      const r = this.#reads[i]!;
+      if (r.index >= 0 && this.#applied >= r.index) {
+        clearTimeout(r.timer);
+        this.#reads.splice(i, 1);
+        r.resolve(r.index);
+      } else {
+        i++;
+      }
+    }
+  }
+
+  #maybeSnapshot(): void {
+    const every = this.#o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    const snapIndex = this.storage.snapshot().meta.index;
+    if (this.#applied - snapIndex < every) return;
+    this.storage.createSnapshot(this.#applied, this.#conf, this.#o.sm.snapshot());
+    this.counters.snapshots++;
+    const keepFrom = this.#applied - CATCH_UP_ENTRIES;
+    if (keepFrom > this.storage.firstIndex()) this.storage.compact(keepFrom);
+  }
+}
