@@ -209,7 +209,18 @@ export class RaftNode {
       }, timeoutMs);
       this.#reads.push({ ctx: key, index: -1, resolve, reject, timer });
     });
-    this.node.readIndex(ctx);
+    try {
+      this.node.readIndex(ctx);
+    } catch (err) {
+      // No leader to confirm against: the same answer as a read that times out.
+      const i = this.#reads.findIndex((r) => r.ctx === key);
+      if (i >= 0) {
+        clearTimeout(this.#reads[i]!.timer);
+        this.#reads.splice(i, 1);
+      }
+      const msg = err instanceof Error ? err.message : String(err);
+      return Promise.reject(new NoQuorumError(`raft: no leader to confirm the read (${msg}): a quorum of managers may be unreachable; read with stale=true to see this manager's possibly stale state`));
+    }
     this.#process();
     return p;
   }
