@@ -13,8 +13,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { VxmeshError } from '../../../errors.js';
 import { decodeConfChange, decodeMessage, encodeMessage } from '../core/codec.js';
 import { defaultRaftConfig, DEFAULT_TICK_MS } from '../core/config.js';
-import { RawNode } from '../core/raw-node.js';
-import { ENTRY_CONF_CHANGE, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
+import { RawNode, type Ready } from '../core/raw-node.js';
+import { ENTRY_CONF_CHANGE, MessageType, Role, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
 import { NodeFs } from '../storage/fs.js';
 import { RaftStorage } from '../storage/storage.js';
 import { RaftTransport, type PeerAddress } from './transport.js';
@@ -106,6 +106,8 @@ export class RaftNode {
   readonly #reads: PendingRead[] = [];
   readonly #o: RaftNodeOptions;
   #closed = false;
+  #scheduled = false;
+  #syncing = false;
   /** force-new-cluster: the one-voter configuration is not in a snapshot yet. */
   #forcePending = false;
 
@@ -191,7 +193,7 @@ export class RaftNode {
       }, timeoutMs);
       this.#pending.set(key, { resolve, reject, timer });
     });
-    this.#process();
+    this.#schedule();
     return p;
   }
 
@@ -221,7 +223,7 @@ export class RaftNode {
       const msg = err instanceof Error ? err.message : String(err);
       return Promise.reject(new NoQuorumError(`raft: no leader to confirm the read (${msg}): a quorum of managers may be unreachable; read with stale=true to see this manager's possibly stale state`));
     }
-    this.#process();
+    this.#schedule();
     return p;
   }
 
@@ -254,7 +256,8 @@ export class RaftNode {
       r.reject(new VxmeshError('VXM_ERR_CLOSED', 'raft: the manager stopped'));
     }
     this.#reads.length = 0;
-    this.storage.close();
+    // An fdatasync in flight owns the WAL's fd until it returns.
+    if (!this.#syncing) this.storage.close();
   }
 
   #onMessage(from: number, bytes: Uint8Array): void {
@@ -264,43 +267,62 @@ export class RaftNode {
       return;
     }
     this.node.step(d.msg);
-    this.#process();
+    this.#schedule();
   }
 
-  /** The Ready loop (core/raw-node.ts): persist, send, apply, advance. */
+  /**
+   * Runs the Ready loop once the current event-loop turn is over, so every proposal and
+   * message that arrived in it shares one Ready: one WAL write and one fdatasync for all of
+   * them (etcd batches the same way), instead of a sync per request.
+   */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#process();
+    });
+  }
+
+  /**
+   * The Ready loop (core/raw-node.ts): persist, send, apply, advance. The WAL write is inline;
+   * its fdatasync runs on libuv's thread pool while the event loop keeps reading the network
+   * (messages are stepped into the core, which holds them for the next Ready), so one Ready's
+   * sync overlaps the next batch's arrival, as etcd overlaps its fsync with its network.
+   */
   #process(): void {
     const node = this.node;
-    while (!this.#closed && node.hasReady()) {
+    while (!this.#closed && !this.#syncing && node.hasReady()) {
       const rd = node.ready();
+      // The leader's appends go out before its own write (thesis §10.2.1): the followers'
+      // fsyncs overlap the leader's, and the core counts the leader's own copy for commit only
+      // in advance(), after the write. Everything else waits for the write.
+      const leading = node.raft.role === Role.Leader;
+      if (leading) for (const m of rd.messages) if (m.type === MessageType.App) this.transport.send(m.to, encodeMessage(m));
       // 1. persist
-      if (rd.snapshot) {
-        this.storage.applySnapshot(rd.snapshot);
+      if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0 || rd.hardState) this.storage.save(rd.hardState, rd.entries, { sync: false });
+      if (rd.mustSync) {
+        this.#syncing = true;
+        this.storage.syncAsync((err) => {
+          this.#syncing = false;
+          if (this.#closed) return void this.storage.close();
+          if (err) {
+            // Durability unknown: stop rather than acknowledge anything (etcd panics here too).
+            this.close();
+            process.nextTick(() => {
+              throw new VxmeshError('VXM_ERR_WAL_SYNC', `raft: fdatasync of the WAL in ${this.#o.dataDir} failed (${err.message}): the manager stopped; check the disk, then restart it`);
+            });
+            return;
+          }
+          this.#finish(rd, leading);
+          this.#process();
+        });
+        return;
       }
-      if (rd.entries.length > 0 || rd.hardState) this.storage.save(rd.hardState, rd.entries, { sync: rd.mustSync });
-      // 2. send
-      for (const m of rd.messages) this.transport.send(m.to, encodeMessage(m));
-      // 3. apply
-      if (rd.snapshot) {
-        this.#o.sm.restore(rd.snapshot.data);
-        this.#applied = rd.snapshot.meta.index;
-        this.#conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
-      }
-      for (const e of rd.committedEntries) this.#apply(e);
-      // 4. reads
-      for (const rs of rd.readStates) {
-        const key = idKey(rs.requestCtx);
-        const r = this.#reads.find((x) => x.ctx === key);
-        if (r) r.index = rs.index;
-      }
-      if (rd.softState) {
-        this.#role = ['StateFollower', 'StatePreCandidate', 'StateCandidate', 'StateLeader'][rd.softState.role] ?? String(rd.softState.role);
-        this.#leader = rd.softState.lead;
-        this.#o.onRoleChange?.(this.#role, this.#leader, node.status().term);
-      }
-      // 5. advance
-      node.advance();
-      this.#serveReads();
+      this.#finish(rd, leading);
     }
+    if (this.#syncing || this.#closed) return;
     if (this.#forcePending && this.#role === 'StateLeader' && this.#applied > this.storage.snapshot().meta.index) {
       // force-new-cluster is durable once a snapshot says this manager is the only voter
       // (the snapshot's configuration is what every later start reads).
@@ -308,6 +330,33 @@ export class RaftNode {
       this.#forcePending = false;
     }
     this.#maybeSnapshot();
+  }
+
+  /** Steps 2-5 of a Ready whose write is durable. */
+  #finish(rd: Ready, leading: boolean): void {
+    // 2. send
+    for (const m of rd.messages) if (!(leading && m.type === MessageType.App)) this.transport.send(m.to, encodeMessage(m));
+    // 3. apply
+    if (rd.snapshot) {
+      this.#o.sm.restore(rd.snapshot.data);
+      this.#applied = rd.snapshot.meta.index;
+      this.#conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
+    }
+    for (const e of rd.committedEntries) this.#apply(e);
+    // 4. reads
+    for (const rs of rd.readStates) {
+      const key = idKey(rs.requestCtx);
+      const r = this.#reads.find((x) => x.ctx === key);
+      if (r) r.index = rs.index;
+    }
+    if (rd.softState) {
+      this.#role = ['StateFollower', 'StatePreCandidate', 'StateCandidate', 'StateLeader'][rd.softState.role] ?? String(rd.softState.role);
+      this.#leader = rd.softState.lead;
+      this.#o.onRoleChange?.(this.#role, this.#leader, this.node.status().term);
+    }
+    // 5. advance
+    this.node.advance();
+    this.#serveReads();
   }
 
   #apply(e: Entry): void {

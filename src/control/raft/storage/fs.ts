@@ -27,6 +27,11 @@ export interface StorageFs {
   ftruncate(fd: number, length: number): void;
   /** Flush data (and the size) of `fd`, not necessarily its other metadata. */
   fdatasync(fd: number): void;
+  /**
+   * fdatasync without blocking the caller (the real disk: libuv's thread pool), calling `done`
+   * once the data is durable. Optional: without it the WAL syncs inline.
+   */
+  fdatasyncAsync?(fd: number, done: (err: Error | null) => void): void;
   fsync(fd: number): void;
   close(fd: number): void;
   fileSize(path: string): number;
@@ -76,6 +81,9 @@ export class NodeFs implements StorageFs {
   }
   fdatasync(fd: number): void {
     nodeFs.fdatasyncSync(fd);
+  }
+  fdatasyncAsync(fd: number, done: (err: Error | null) => void): void {
+    nodeFs.fdatasync(fd, (err) => done(err));
   }
   fsync(fd: number): void {
     nodeFs.fsyncSync(fd);

@@ -212,6 +212,14 @@ export class RaftStorage {
     if (hs) this.hardState = { ...hs };
   }
 
+  /**
+   * Make everything saved so far durable without blocking (save(..., {sync: false}) first).
+   * Contract: no other call on this storage until `done` runs.
+   */
+  syncAsync(done: (err: Error | null) => void): void {
+    this.wal.syncAsync(done);
+  }
+
   /** Append entries (in memory and WAL, synced). */
   append(entries: readonly Entry[]): void {
     this.save(null, entries, { sync: entries.length > 0 });

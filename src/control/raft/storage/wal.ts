@@ -444,6 +444,23 @@ export class Wal {
   }
 
   /**
+   * sync() without blocking the caller where the fs can (NodeFs). Contract: nothing else may
+   * touch this WAL (no save, no cut, no close) until `done` has been called.
+   */
+  syncAsync(done: (err: Error | null) => void): void {
+    const fs = this.fs;
+    if (!fs.fdatasyncAsync) {
+      this.sync();
+      done(null);
+      return;
+    }
+    fs.fdatasyncAsync(this.fd, (err) => {
+      if (!err) this.counters.syncs++;
+      done(err);
+    });
+  }
+
+  /**
    * Unlink segments holding only entries <= `index` (every entry of segment i is below the first
    * index of segment i+1). The active segment is never released. The caller must only pass an
    * index covered by a snapshot file it keeps. Returns the number of segments released.
