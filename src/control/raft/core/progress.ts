@@ -81,6 +81,8 @@ export class Progress {
   snapshotTicks = 0;
   /** Heard from within the current election timeout (check-quorum). */
   recentActive = false;
+  /** match when the previous heartbeat response came: a full window with no ack in between is lost. */
+  matchAtLastHeartbeat = -1;
   isLearner: boolean;
   readonly inflights: Inflights;
 

@@ -457,6 +457,11 @@ export class Raft {
       case MessageType.HeartbeatResp: {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // A full replicate window that got no acknowledgement over a whole heartbeat round was
+        // lost (every MsgApp of it); nothing else would ever free it. Probe again from match+1
+        // (etcd resumes one append on heartbeat responses for the same reason).
+        if (pr.state === ProgressState.Replicate && pr.inflights.full() && pr.match === pr.matchAtLastHeartbeat) pr.becomeProbe();
+        pr.matchAtLastHeartbeat = pr.match;
         if (pr.match < this.log.lastIndex() || pr.state === ProgressState.Probe) this.sendAppend(m.from);
         if (m.context.length === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);

@@ -14,7 +14,7 @@ import { VxmeshError } from '../../../errors.js';
 import { decodeConfChange, decodeMessage, encodeMessage } from '../core/codec.js';
 import { defaultRaftConfig, DEFAULT_TICK_MS } from '../core/config.js';
 import { RawNode, type Ready } from '../core/raw-node.js';
-import { ENTRY_CONF_CHANGE, MessageType, Role, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
+import { ConfChangeType, ENTRY_CONF_CHANGE, MessageType, Role, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
 import { NodeFs } from '../storage/fs.js';
 import { RaftStorage } from '../storage/storage.js';
 import { RaftTransport, type PeerAddress } from './transport.js';
@@ -108,6 +108,7 @@ export class RaftNode {
   #closed = false;
   #scheduled = false;
   #syncing = false;
+  #snapshotNow = false;
   /** force-new-cluster: the one-voter configuration is not in a snapshot yet. */
   #forcePending = false;
 
@@ -364,7 +365,13 @@ export class RaftNode {
     this.counters.applied++;
     if (e.type === ENTRY_CONF_CHANGE) {
       const cc = decodeConfChange(e.data);
-      if (cc) this.#conf = this.node.applyConfChange(cc);
+      if (cc) {
+        this.#conf = this.node.applyConfChange(cc);
+        // A member that joins after the newest snapshot must not be sent a snapshot whose
+        // configuration predates it (the core refuses such a snapshot, as etcd's does): take a
+        // fresh one now. Found by the simulator (test/sim/raft, --no-snapshot-on-join).
+        if (cc.type === ConfChangeType.AddVoter || cc.type === ConfChangeType.AddLearner) this.#snapshotNow = true;
+      }
       return;
     }
     if (e.data.length < 9 || e.data[0] !== ENVELOPE_V1) return; // the leader's empty entry, or not ours
@@ -393,7 +400,9 @@ export class RaftNode {
   #maybeSnapshot(): void {
     const every = this.#o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     const snapIndex = this.storage.snapshot().meta.index;
-    if (this.#applied - snapIndex < every) return;
+    const now = this.#snapshotNow && this.#applied > snapIndex;
+    this.#snapshotNow = false;
+    if (!now && this.#applied - snapIndex < every) return;
     this.storage.createSnapshot(this.#applied, this.#conf, this.#o.sm.snapshot());
     this.counters.snapshots++;
     const keepFrom = this.#applied - CATCH_UP_ENTRIES;
