@@ -82,6 +82,15 @@ export interface SwimConfig {
    */
   deadReapMs: number;
   /**
+   * How long the core remembers the newest version of a user broadcast key it saw (to drop
+   * re-gossiped duplicates). Keys are forgotten after this much quiet, so memory follows the
+   * keys written recently, not every key ever written (task churn). A duplicate arriving later
+   * is delivered again (the tables drop stale versions) and relayed once more per node: a
+   * bounded echo. Must exceed the time a broadcast takes to die out (retransmit limit x gossip
+   * interval, seconds); 15 min by default.
+   */
+  userSeenTtlMs: number;
+  /**
    * Upper bound of every UDP packet we build, in bytes, before the driver's encryption
    * overhead. 1400 stays under a 1500 MTU with IP/UDP headers and VXLAN-less paths. Lower:
    * fewer piggybacked broadcasts per packet.
@@ -119,6 +128,7 @@ export const DEFAULT_LAN_CONFIG: Readonly<SwimConfig> = Object.freeze({
   awarenessMaxMultiplier: 8, // a sick node slows to at most 8 s probes
   gossipToTheDeadMs: 30_000, // 30 s of gossip to a dead member so it can refute
   deadReapMs: 30_000, // forgotten after 30 s (memberlist reaps at GossipToTheDeadTime)
+  userSeenTtlMs: 900_000, // 15 min of quiet per user key, then forgotten (bounded memory under task churn)
   udpBudget: 1400, // fits a 1500 MTU with headers and encryption overhead
   maxConcurrentPushPull: 128, // memberlist maxPushPullRequests
   tcpTimeoutMs: 10_000, // memberlist TCPTimeout

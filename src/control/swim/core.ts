@@ -141,7 +141,8 @@ export class SwimCore {
   private aliveCount = 1;
   private leaveDone = false;
   private userClock = 0;
-  private readonly userSeen = new Map<string, { version: number; origin: string }>();
+  /** Newest version seen per user key; Map order = least recently updated first (pruned from the front). */
+  private readonly userSeen = new Map<string, { version: number; origin: string; at: number }>();
   private now: number;
   private msgs: Outbound[] = [];
   private events: MemberEvent[] = [];
@@ -227,7 +228,8 @@ export class SwimCore {
     if (framed.length + PACKET_HEADER_BYTES > this.cfg.udpBudget) {
       throw new SwimArgumentError(`broadcast user data: ${payload.length} bytes do not fit udpBudget=${this.cfg.udpBudget}, send less per key`);
     }
-    this.userSeen.set(key, { version: msg.version, origin: msg.origin });
+    this.userSeen.delete(key);
+    this.userSeen.set(key, { version: msg.version, origin: msg.origin, at: this.now });
     this.queue.queue(userKey(key), framed);
   }
 
@@ -243,6 +245,7 @@ export class SwimCore {
     if (this.streams.size > 0) this.expireStreams(now);
     if (this.suspects.size > 0) this.expireSuspicions(now);
     this.reap(now);
+    this.pruneUserSeen(now);
     if (now >= this.nextGossipAt) {
       this.nextGossipAt = now + this.cfg.gossipIntervalMs;
       if (this.queue.size > 0) this.gossip(now);
@@ -684,6 +687,16 @@ export class SwimCore {
     }
   }
 
+  /** Forgets user keys quiet for userSeenTtlMs (a bounded slice per tick, oldest first). */
+  private pruneUserSeen(now: number): void {
+    let budget = 256;
+    for (const [k, v] of this.userSeen) {
+      if (budget-- === 0 || now - v.at <= this.cfg.userSeenTtlMs) return;
+      this.userSeen.delete(k);
+      this.counters['user_keys_forgotten'] = (this.counters['user_keys_forgotten'] ?? 0) + 1;
+    }
+  }
+
   private handleUser(now: number, m: UserMsg): void {
     if (m.version > this.userClock) this.userClock = m.version;
     const seen = this.userSeen.get(m.key);
@@ -691,7 +704,8 @@ export class SwimCore {
       this.counters['user_duplicate']!++;
       return;
     }
-    this.userSeen.set(m.key, { version: m.version, origin: m.origin });
+    this.userSeen.delete(m.key);
+    this.userSeen.set(m.key, { version: m.version, origin: m.origin, at: now });
     this.counters['user_received']!++;
     this.queue.queue(userKey(m.key), encodeMessage(m));
     this.delegate?.notifyUser(now, m.origin, m.payload);

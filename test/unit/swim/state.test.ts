@@ -189,3 +189,21 @@ test('user broadcasts: delivered once per (key, version), newer versions superse
   assert.deepEqual(got, ['o:20', 'o:30', 'p:31']);
   assert.equal(c.counters['user_duplicate'], 2);
 });
+
+test('user keys quiet for userSeenTtlMs are forgotten (memory follows recent keys, not every key ever written)', () => {
+  const got: string[] = [];
+  const c = new SwimCore({
+    name: 'me', addr: 'me:1', meta: META, rng: rng(1), now: 0, config: { pushPullIntervalMs: 0, userSeenTtlMs: 60_000 },
+    delegate: { localState: () => new Uint8Array(0), mergeRemoteState: () => {}, notifyUser: (_n, from, p) => got.push(`${from}:${p[0]}`) },
+  });
+  const u = (key: string, version: number, v: number): SwimMessage => ({ type: 'user', origin: 'o', key, version, payload: Uint8Array.of(v) });
+  send(c, 0, [u('old', 1, 1)]);
+  send(c, 50_000, [u('fresh', 2, 2)]);
+  c.tick(61_000);
+  assert.equal(c.counters['user_keys_forgotten'], 1, 'only the key quiet for over a minute goes');
+  send(c, 61_000, [u('fresh', 2, 2)]);
+  assert.equal(c.counters['user_duplicate'], 1, 'the recent key is still deduplicated');
+  // The forgotten key's old version is delivered again (the tables drop it as stale).
+  send(c, 61_000, [u('old', 1, 1)]);
+  assert.deepEqual(got, ['o:1', 'o:2', 'o:1']);
+});

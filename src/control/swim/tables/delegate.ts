@@ -31,6 +31,9 @@ import { type MemberEvent, type SwimCore, type SwimDelegate, SwimArgumentError }
 import type { NodeMeta } from '../meta.js';
 import type { GossipTables, TableBroadcast } from './gossip-tables.js';
 
+/** Implementation: at most one heal push-pull per returning member per 5 s (a flapping member must not cost a full state exchange per flap). */
+const HEAL_PUSH_MIN_INTERVAL_MS = 5000;
+
 /** NodeMeta label carrying the node's current GossipTables epoch (decimal). */
 export const TABLES_EPOCH_LABEL = 'vxmesh.tables.epoch';
 
@@ -58,15 +61,19 @@ export interface TablesDelegateCounters {
   membersGone: number;
   /** Dead/left members whose metadata carried no usable epoch label. */
   goneWithoutEpoch: number;
+  /** Push-pulls started toward a fenced member that came back (partition healed, false death). */
+  healPushes: number;
   /** Metadata re-announcements after the tables raised our epoch. */
   epochAnnounced: number;
 }
 
 export class TablesDelegate implements SwimDelegate {
   readonly counters: TablesDelegateCounters = {
-    broadcasts: 0, relaysSkipped: 0, oversized: 0, membersGone: 0, goneWithoutEpoch: 0, epochAnnounced: 0,
+    broadcasts: 0, relaysSkipped: 0, oversized: 0, membersGone: 0, goneWithoutEpoch: 0, epochAnnounced: 0, healPushes: 0,
   };
   private core: SwimCore | undefined;
+  readonly #fenced = new Set<string>();
+  readonly #healPushAt = new Map<string, number>();
   private baseMeta: NodeMeta;
   private announcedEpoch: number;
 
@@ -125,7 +132,21 @@ export class TablesDelegate implements SwimDelegate {
   memberEvents(now: number, events: readonly MemberEvent[]): void {
     let gone = false;
     for (const e of events) {
+      if ((e.type === 'alive' || e.type === 'join') && this.#fenced.has(e.member.name)) {
+        // A member we fenced is back (a healed partition, a false death): push our state to it
+        // now, so it learns of the fence, raises its epoch and re-writes its entries, instead
+        // of waiting for its next periodic push-pull (the simulator measured 40-50 s of lag).
+        this.#fenced.delete(e.member.name);
+        const last = this.#healPushAt.get(e.member.name) ?? -Infinity;
+        if (now - last >= HEAL_PUSH_MIN_INTERVAL_MS && this.core) {
+          this.#healPushAt.set(e.member.name, now);
+          this.core.join(now, [e.member.addr]);
+          this.counters.healPushes++;
+        }
+        continue;
+      }
       if (e.type !== 'dead' && e.type !== 'left') continue;
+      this.#fenced.add(e.member.name);
       const epoch = tablesEpochOf(e.member.meta);
       if (epoch === undefined) this.counters.goneWithoutEpoch++;
       this.counters.membersGone++;
