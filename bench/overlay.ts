@@ -2,6 +2,7 @@
 // the same run, with real tools (iperf3, ping) inside network namespaces.
 //
 //   npm run bench:overlay -- [--runs N] [--seconds S] [--modes kernel,vxmesh,vxmesh-nooffload]
+//                            [--metrics tcp1,tcp4,udp64,ping]
 //
 //            bridge br0 in <prefix>-sw (198.51.100.0/24)
 //   ┌──────────────┬──────────────┬──────────────┬──────────────┐
@@ -35,11 +36,25 @@ interface Args {
   runs: number;
   seconds: number;
   modes: Mode[];
+  metrics: Metric[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a = parseBenchArgs<Mode>(argv, { flag: 'modes', all: ALL_MODES, usage: 'usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload]' });
-  return { runs: a.runs, seconds: a.seconds, modes: a.selected };
+  // --metrics picks the measurements (all by default): e.g. only udp64 while tuning small packets.
+  const rest = [...argv];
+  let metrics: Metric[] = [...METRICS];
+  const at = rest.findIndex((a) => a === '--metrics' || a.startsWith('--metrics='));
+  if (at >= 0) {
+    const arg = rest[at]!;
+    const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[at + 1];
+    rest.splice(at, arg.includes('=') ? 1 : 2);
+    metrics = String(text ?? '').split(',').map((m) => {
+      if (!(METRICS as readonly string[]).includes(m)) throw new Error(`Unknown --metrics value ${m}: use ${METRICS.join(', ')}`);
+      return m as Metric;
+    });
+  }
+  const a = parseBenchArgs<Mode>(rest, { flag: 'modes', all: ALL_MODES, usage: 'usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload] [--metrics tcp1,tcp4,udp64,ping]' });
+  return { runs: a.runs, seconds: a.seconds, modes: a.selected, metrics };
 }
 
 // ── one measurement ────────────────────────────────────────────────────────────────────────
@@ -206,7 +221,7 @@ async function main(): Promise<void> {
       // Warm up: resolve neighbours and let the agents settle before anything is timed.
       await ping(topology.lab, ep.clientNs, ep.address, { count: 3, intervalS: 0.1 });
       for (let run = 1; run <= args.runs; run++) {
-        for (const metric of METRICS) {
+        for (const metric of args.metrics) {
           try {
             const result = await measure(topology, ep, metric, args.seconds);
             (samples[`${mode}/${metric}`] ??= []).push(...result.map((s) => ({ run, ...s })));
@@ -265,7 +280,7 @@ async function main(): Promise<void> {
         startedAt: startedAt.toISOString(),
         machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version },
         busyBeforeStart,
-        options: { runs: args.runs, seconds: args.seconds, modes, requestedModes: args.modes, agentMissing: missing ?? null },
+        options: { runs: args.runs, seconds: args.seconds, modes, metrics: args.metrics, requestedModes: args.modes, agentMissing: missing ?? null },
         summary,
         samples,
         agentStats,
