@@ -642,9 +642,137 @@ static int split_send(vxm_inst *in, int fd, uint8_t *p, int len, const int32_t *
   return ok;
 }
 
+/* Plain sends are collected as messages in in->msgs: each is one datagram, or a UDP_SEGMENT
+ * group of several consecutive datagrams to the same destination whose lengths are equal (the
+ * last may be shorter). Their iovecs are consecutive entries of in->iovs (one per datagram). */
+typedef struct {
+  int nmsg;     /* messages collected */
+  int niov;     /* iovecs (datagrams) used */
+  int seg;      /* open group: datagram size; 0 when the last message cannot grow */
+  int bytes;    /* open group: payload bytes so far */
+} plain_batch;
+
+/* Sends message i's datagrams one at a time (a group the kernel refused as a whole). */
+static int send_group_singly(vxm_inst *in, int fd, struct msghdr *mh) {
+  int sent = 0;
+  for (size_t j = 0; j < mh->msg_iovlen; j++) {
+    struct msghdr one;
+    memset(&one, 0, sizeof one);
+    one.msg_name = mh->msg_name;
+    one.msg_namelen = mh->msg_namelen;
+    one.msg_iov = &mh->msg_iov[j];
+    one.msg_iovlen = 1;
+    for (;;) {
+      ssize_t r = sendmsg(fd, &one, MSG_DONTWAIT);
+      vxm_count(in, NS_UDP_SENDS, 1);
+      if (r >= 0) sent++;
+      else if (errno == EINTR) continue;
+      else vxm_count(in, NS_UDP_SEND_DROPS, 1);
+      break;
+    }
+  }
+  return sent;
+}
+
+/* sendmmsg of the collected plain messages; returns the number of datagrams sent and counts
+ * the others in NS_UDP_SEND_DROPS. */
+static int plain_flush(vxm_inst *in, int fd, plain_batch *pb) {
+  int i = 0, sent = 0, cnt = pb->nmsg;
+  while (i < cnt) {
+    int r = sendmmsg(fd, in->msgs + i, (unsigned)(cnt - i), MSG_DONTWAIT);
+    vxm_count(in, NS_UDP_SENDS, 1);
+    if (r > 0) {
+      for (int j = i; j < i + r; j++) {
+        sent += in->msg_pkts[j];
+        if (in->msg_pkts[j] > 1) vxm_count(in, NS_UDP_GSO_GROUPED, in->msg_pkts[j]);
+      }
+      i += r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* the socket buffer is full: it will not drain within this call */
+      for (int j = i; j < cnt; j++) vxm_count(in, NS_UDP_SEND_DROPS, in->msg_pkts[j]);
+      break;
+    }
+    if (in->msg_pkts[i] > 1) {
+      /* a group refused as a whole: EIO (no checksum offload on the route's device) turns GSO
+       * off for this fd as in split_send; EINVAL/EMSGSIZE (e.g. a route MTU below the segment)
+       * only for this group. Either way its datagrams go one by one. */
+      if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+        vxm_gso_set_off(in, fd);
+        vxm_count(in, NS_UDP_GSO_FALLBACK, 1);
+      }
+      sent += send_group_singly(in, fd, &in->msgs[i].msg_hdr);
+    } else {
+      /* ENOBUFS, EMSGSIZE, EINVAL...: skip the datagram the kernel refused */
+      vxm_count(in, NS_UDP_SEND_DROPS, 1);
+    }
+    i++;
+  }
+  pb->nmsg = 0;
+  pb->niov = 0;
+  pb->seg = 0;
+  return sent;
+}
+
+/* Adds one plain datagram (bytes p[0..len) to the destination in entry e) to the batch: to the
+ * open group when it fits, else as a new message. Flushes when the batch is full. */
+static int plain_add(vxm_inst *in, int fd, plain_batch *pb, uint8_t *p, int len, const int32_t *e, int use_gso) {
+  int sent = 0;
+  if (pb->niov == VXM_BATCH) sent += plain_flush(in, fd, pb);
+  int m = pb->nmsg - 1;
+  if (use_gso && pb->seg > 0 && m >= 0 && len <= pb->seg && in->msg_pkts[m] < VXM_MAX_SEGS &&
+      pb->bytes + len <= VXM_MAX_UDP_PAYLOAD) {
+    const struct sockaddr_in *d = (const struct sockaddr_in *)&in->names[m];
+    if (d->sin_addr.s_addr == htonl((uint32_t)e[PV_ADDR]) && d->sin_port == htons((uint16_t)e[PV_PORT])) {
+      struct iovec *iov = &in->iovs[pb->niov++];
+      iov->iov_base = p;
+      iov->iov_len = (size_t)len;
+      struct msghdr *mh = &in->msgs[m].msg_hdr;
+      mh->msg_iovlen++;
+      in->msg_pkts[m]++;
+      pb->bytes += len;
+      if (in->msg_pkts[m] == 2) {
+        /* the group's segment size: the first datagram's length */
+        memset(in->ctrl[m], 0, sizeof in->ctrl[m]);
+        mh->msg_control = in->ctrl[m];
+        mh->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gs = (uint16_t)pb->seg;
+        memcpy(CMSG_DATA(c), &gs, sizeof gs);
+      }
+      if (len < pb->seg) pb->seg = 0; /* a shorter datagram ends the group */
+      return sent;
+    }
+  }
+  if (pb->nmsg == VXM_BATCH) sent += plain_flush(in, fd, pb); /* cannot happen: niov >= nmsg */
+  int k = pb->nmsg++;
+  struct iovec *iov = &in->iovs[pb->niov++];
+  iov->iov_base = p;
+  iov->iov_len = (size_t)len;
+  set_dest(&in->names[k], e);
+  struct mmsghdr *mm = &in->msgs[k];
+  memset(&mm->msg_hdr, 0, sizeof mm->msg_hdr);
+  mm->msg_hdr.msg_name = &in->names[k];
+  mm->msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+  mm->msg_hdr.msg_iov = iov;
+  mm->msg_hdr.msg_iovlen = 1;
+  mm->msg_len = 0;
+  in->msg_pkts[k] = 1;
+  pb->seg = len;
+  pb->bytes = len;
+  return sent;
+}
+
 int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec, size_t nvec, const int32_t *idx,
                  int n) {
-  int sent = 0, np = 0;
+  int sent = 0;
+  plain_batch pb = {0, 0, 0, 0};
+  int use_gso = !vxm_gso_is_off(in, fd);
   for (int k = 0; k < n; k++) {
     const int32_t *e;
     uint8_t *ip;
@@ -666,27 +794,11 @@ int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec
         }
         vxm_count(in, NS_CSUM_COMPLETED, 1);
       }
-      struct mmsghdr *m = &in->msgs[np];
-      in->iovs[np].iov_base = p;
-      in->iovs[np].iov_len = (size_t)len;
-      set_dest(&in->names[np], e);
-      memset(&m->msg_hdr, 0, sizeof m->msg_hdr);
-      m->msg_hdr.msg_name = &in->names[np];
-      m->msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-      m->msg_hdr.msg_iov = &in->iovs[np];
-      m->msg_hdr.msg_iovlen = 1;
-      m->msg_len = 0;
-      if (++np == VXM_BATCH) {
-        sent += send_batch(in, fd, np, 1);
-        np = 0;
-      }
+      sent += plain_add(in, fd, &pb, p, len, e, use_gso);
       continue;
     }
     /* a super-packet: what is queued goes first, to keep the order */
-    if (np) {
-      sent += send_batch(in, fd, np, 1);
-      np = 0;
-    }
+    if (pb.nmsg) sent += plain_flush(in, fd, &pb);
     if (gso != GSO_TCPV4 && gso != GSO_TCPV6 && gso != GSO_UDP_L4) {
       vxm_count(in, NS_BAD_OFFLOAD, 1);
       vxm_count(in, NS_UDP_SEND_DROPS, 1);
@@ -699,7 +811,8 @@ int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec
       if (r < 0) vxm_count(in, NS_BAD_OFFLOAD, 1);
       vxm_count(in, NS_UDP_SEND_DROPS, 1);
     }
+    use_gso = !vxm_gso_is_off(in, fd);
   }
-  if (np) sent += send_batch(in, fd, np, 1);
+  if (pb.nmsg) sent += plain_flush(in, fd, &pb);
   return sent;
 }

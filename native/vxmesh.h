@@ -53,7 +53,7 @@ enum {
   NS_TUN_READS = 0, NS_TUN_WRITES, NS_TUN_WRITE_DROPS, NS_COALESCE_IN, NS_COALESCE_OUT,
   NS_COALESCE_BAD_CSUM, NS_TSO_SPLITS, NS_SEGMENTS_OUT, NS_UDP_SENDS, NS_UDP_GSO_SENDS,
   NS_UDP_GSO_FALLBACK, NS_UDP_SEND_DROPS, NS_UDP_RECVS, NS_UDP_GRO_SEGMENTS, NS_CSUM_COMPLETED,
-  NS_BAD_OFFLOAD, NS_CSUM_PARTIAL_IN, NS_COUNT
+  NS_BAD_OFFLOAD, NS_CSUM_PARTIAL_IN, NS_UDP_GSO_GROUPED, NS_COUNT
 };
 
 /* ---- limits (implementation choices) ----------------------------------------------------- */
@@ -103,6 +103,8 @@ typedef struct vxm_inst {
   struct sockaddr_storage names[VXM_BATCH];
   /* control buffers: CMSG_SPACE(sizeof(int)) is 24 on LP64; 32 leaves room */
   uint8_t ctrl[VXM_BATCH][32];
+  /* plain sends: datagrams per message (a UDP_SEGMENT group carries several) */
+  int msg_pkts[VXM_BATCH];
   /* split: per-segment headers, an iovec pair each, and the UDP_SEGMENT cmsg */
   uint8_t seg_hdr[VXM_MAX_SEGS][VXM_SEG_HDR_MAX];
   struct iovec seg_iov[VXM_MAX_SEGS * 2];

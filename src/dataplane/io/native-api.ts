@@ -108,7 +108,11 @@ export interface NativeAddon {
    * the prefix and fixed-up inner headers and full checksums (computed from scratch, never
    * trusting the partial value in the packet), sent with UDP_SEGMENT (or one datagram per
    * segment when GSO is off or was turned off after EIO). A packet with VF_NEEDS_CSUM and no
-   * GSO gets its checksum completed in place. Plain ones go out in sendmmsg batches.
+   * GSO gets its checksum completed in place. Plain ones go out in sendmmsg batches; a run of
+   * consecutive plain packets to the same address and port whose lengths are equal (the last
+   * may be shorter) goes as one UDP_SEGMENT message (up to 64 datagrams, 65507 bytes): one
+   * skb through the underlay instead of one per datagram, and a UDP_GRO receiver gets the
+   * run in one slot. The datagrams on the wire are the same.
    * Returns the number of listed packets sent; failures are counted (NS_UDP_SEND_DROPS).
    */
   udpSend(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number): number;
@@ -145,10 +149,11 @@ export const NS_UDP_GRO_SEGMENTS = 13; //   datagrams that arrived coalesced by 
 export const NS_CSUM_COMPLETED = 14; //     partial checksums completed for a plain send
 export const NS_BAD_OFFLOAD = 15; //        packets with virtio fields the addon cannot honour
 export const NS_CSUM_PARTIAL_IN = 16; //    TCP/UDP from the underlay whose checksum was left for offload (kernel peer over veth): written NEEDS_CSUM
-export const NS_COUNT = 17;
+export const NS_UDP_GSO_GROUPED = 17; //   plain datagrams sent in UDP_SEGMENT groups (equal-size runs to one VTEP, one skb per group)
+export const NS_COUNT = 18;
 
 export const NATIVE_STAT_NAMES: readonly string[] = [
   'tun_reads', 'tun_writes', 'tun_write_drops', 'coalesce_in', 'coalesce_out', 'coalesce_bad_csum',
   'tso_splits', 'segments_out', 'udp_sends', 'udp_gso_sends', 'udp_gso_fallback', 'udp_send_drops',
-  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload', 'csum_partial_in',
+  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload', 'csum_partial_in', 'udp_gso_grouped',
 ];
