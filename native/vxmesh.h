@@ -76,6 +76,7 @@ enum {
 typedef struct {
   int active;
   int v6;
+  int proto; /* 6 (TCP) or 17 (UDP) */
   uint8_t key[36]; /* src addr, dst addr, src port, dst port (IPv4 uses the first 12 bytes) */
   uint8_t *head;   /* first segment's packet (IP header) in the slab */
   int iphl, thl;
@@ -83,7 +84,7 @@ typedef struct {
   int head_verified; /* head's checksums checked (done lazily, when a second one comes) */
   int gso_size;      /* payload length of the first segment */
   int total;         /* IP total length of the merged packet */
-  uint32_t next_seq;
+  uint32_t next_seq; /* TCP: next sequence number; UDP over IPv4: next IP ID */
   uint32_t age; /* for eviction of the least recently used run when the table is full */
   int has_psh;
 } vxm_run;
@@ -188,7 +189,10 @@ static inline void vxm_store_csum(uint8_t *p, uint16_t native) { memcpy(p, &nati
 void vxm_ipv4_hdr_csum(uint8_t *p, int ihl);
 
 /* ---- offload.c ---------------------------------------------------------------------------- */
-/* tunWrite's engine: writes packets to a TUN fd, coalescing when asked. */
+/* tunWrite's coalesce mask: which flows may be merged into super-packets. */
+#define VXM_COALESCE_TCP 1
+#define VXM_COALESCE_UDP 2 /* only for a TUN the kernel gave USO (GSO_UDP_L4 writes) */
+/* tunWrite's engine: writes packets to a TUN fd, coalescing what `coalesce` (a mask) allows. */
 int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32_t *vec, size_t nvec,
                   const int32_t *idx, int n, int coalesce);
 /* udpSend's engine. */

@@ -37,6 +37,10 @@ export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
 export const TUN_F_ALL = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
 
+/** tunWrite's coalesce mask (native/vxmesh.h VXM_COALESCE_*). */
+export const COALESCE_TCP = 1;
+export const COALESCE_UDP = 2;
+
 export interface PollHandle {
   readonly fd: number;
 }
@@ -83,8 +87,16 @@ export interface NativeAddon {
    * checksums are verified; everything else is written as it is. Returns the number of
    * listed packets handed to the kernel (merged ones count each); the rest were dropped and
    * counted in NS_TUN_WRITE_DROPS.
+   *
+   * `coalesce` is a boolean (true: TCP as above) or a mask of COALESCE_TCP | COALESCE_UDP.
+   * COALESCE_UDP (only for a TUN that was granted TUN_F_USO4/USO6) also merges plain UDP
+   * datagrams of one flow (same addresses and ports, no IPv4 options or fragments, equal
+   * payload sizes with a shorter last one, consecutive IPv4 IDs, equal TOS/TTL/DF or IPv6
+   * class/flow label/hop limit, checksums verified, none zero) into one GSO_UDP_L4 write: the
+   * task's kernel cuts it back into the same datagrams. One write per run instead of one per
+   * datagram for small-packet floods.
    */
-  tunWrite(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean): number;
+  tunWrite(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean | number): number;
 
   /**
    * Binds a UDP socket (IPv4) to address:port, non-blocking, with the given receive and
