@@ -146,6 +146,7 @@ napi_value vxm_js_tun_read(napi_env env, napi_callback_info info) {
   uint8_t *buf = c.buf;
   int32_t *vec = c.vec;
   vxm_inst *in = vxm_get_inst(env);
+  vxm_advise_slab(in, buf, c.buflen);
 
   int got = 0;
   for (int i = 0; i < max; i++) {

@@ -117,6 +117,9 @@ typedef struct vxm_inst {
   uint32_t run_clock;
   uint8_t merged_hdr[VNET_HDR_LEN + 60 + 60];
   struct iovec wiov[VXM_MAX_SEGS + 1];
+  /* slabs already given the huge-page advice (vxm_advise_slab); replaced round-robin */
+  const uint8_t *advised[16];
+  unsigned advised_next;
 } vxm_inst;
 
 /* ---- helpers (vxmesh.c) ------------------------------------------------------------------ */
@@ -153,6 +156,11 @@ int vxm_check_slots(napi_env env, const char *fn, size_t buflen, int32_t slot_si
                     size_t veclen, int32_t first, int32_t max, int32_t min_headroom);
 int vxm_write_args(napi_env env, napi_value *argv, uint8_t **buf, size_t *buflen, int32_t **vec, size_t *veclen,
                    int32_t **idx, int32_t *n);
+
+/* Advises the kernel to back a large slab with transparent huge pages (MADV_HUGEPAGE) the first
+ * time a read call sees it: 64-byte packets land one per 64 KiB slot, a new 4 KiB page each, so
+ * with small pages every packet costs TLB misses. Advice only: failures are ignored. */
+void vxm_advise_slab(vxm_inst *in, const uint8_t *buf, size_t len);
 
 /* GSO-off set. */
 int vxm_gso_is_off(vxm_inst *in, int fd);
