@@ -2,6 +2,7 @@
 // the same run, with real tools (iperf3, ping) inside network namespaces.
 //
 //   npm run bench:overlay -- [--runs N] [--seconds S] [--modes kernel,vxmesh,vxmesh-nooffload]
+//                            [--metrics tcp1,tcp4,udp64,ping]
 //
 //            bridge br0 in <prefix>-sw (198.51.100.0/24)
 //   ┌──────────────┬──────────────┬──────────────┬──────────────┐
@@ -10,6 +11,9 @@
 //   └ h1t0         └ h2t0         └ k1t0         └ k2t0            tasks: the client and server ends
 //     10.0.1.2       10.0.1.12      10.0.1.201     10.0.1.202
 //
+// With the kernel and one vxmesh mode, the runs are interleaved (run r: each metric through the
+// kernel, then through vxmesh) so that the shared machine's other load weighs on both sides of a
+// ratio alike; with several vxmesh modes they run one mode after the other.
 // Per mode and run: iperf3 TCP 1 stream, TCP 4 streams, UDP 64-byte datagrams at full speed
 // (delivered packets/s = what the receiver got), and ping latency (500 probes 2 ms apart,
 // p50/p99 of the per-packet RTTs). CPU: busy seconds of the whole machine from /proc/stat
@@ -35,11 +39,25 @@ interface Args {
   runs: number;
   seconds: number;
   modes: Mode[];
+  metrics: Metric[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a = parseBenchArgs<Mode>(argv, { flag: 'modes', all: ALL_MODES, usage: 'usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload]' });
-  return { runs: a.runs, seconds: a.seconds, modes: a.selected };
+  // --metrics picks the measurements (all by default): e.g. only udp64 while tuning small packets.
+  const rest = [...argv];
+  let metrics: Metric[] = [...METRICS];
+  const at = rest.findIndex((a) => a === '--metrics' || a.startsWith('--metrics='));
+  if (at >= 0) {
+    const arg = rest[at]!;
+    const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[at + 1];
+    rest.splice(at, arg.includes('=') ? 1 : 2);
+    metrics = String(text ?? '').split(',').map((m) => {
+      if (!(METRICS as readonly string[]).includes(m)) throw new Error(`Unknown --metrics value ${m}: use ${METRICS.join(', ')}`);
+      return m as Metric;
+    });
+  }
+  const a = parseBenchArgs<Mode>(rest, { flag: 'modes', all: ALL_MODES, usage: 'usage: npm run bench:overlay -- [--runs N (3)] [--seconds S (5)] [--modes kernel,vxmesh,vxmesh-nooffload] [--metrics tcp1,tcp4,udp64,ping]' });
+  return { runs: a.runs, seconds: a.seconds, modes: a.selected, metrics };
 }
 
 // ── one measurement ────────────────────────────────────────────────────────────────────────
@@ -177,71 +195,99 @@ async function main(): Promise<void> {
   const agentStats: Record<string, Record<string, AgentStats | undefined>> = {};
   const failures: { mode: Mode; run?: number; metric?: string; error: string }[] = [];
 
+  /** One measurement of one metric through one mode: recorded in rows and samples, and printed. */
+  const measureOne = async (mode: Mode, ep: Endpoints, run: number, metric: Metric): Promise<void> => {
+    try {
+      const result = await measure(topology, ep, metric, args.seconds);
+      (samples[`${mode}/${metric}`] ??= []).push(...result.map((s) => ({ run, ...s })));
+      const s = result[0]!;
+      const gb = (s.bytes ?? 0) / 1e9;
+      if (metric === 'tcp1' || metric === 'tcp4') {
+        const name = metric === 'tcp1' ? 'TCP 1 stream' : 'TCP 4 streams';
+        push(name, mode, s.value);
+        if (gb > 0) {
+          push(`${name} machine CPU`, mode, (s.machineCpuSeconds ?? NaN) / gb);
+          if (s.agentCpuSeconds !== undefined) push(`${name} agent CPU`, mode, s.agentCpuSeconds / gb);
+        }
+      } else if (metric === 'udp64') {
+        push('UDP 64 B delivered', mode, s.value);
+        if (gb > 0) push('UDP 64 B machine CPU', mode, (s.machineCpuSeconds ?? NaN) / gb);
+      } else {
+        push('ping RTT p50', mode, result[0]!.value);
+        push('ping RTT p99', mode, result[1]!.value);
+      }
+      const shown = metric === 'ping' ? `p50 ${fmt(result[0]!.value)} µs, p99 ${fmt(result[1]!.value)} µs` : `${fmt(s.value)} ${s.unit}, machine CPU ${fmt(s.machineCpuSeconds ?? NaN)} s${s.agentCpuSeconds !== undefined ? `, agents ${fmt(s.agentCpuSeconds)} s` : ''}`;
+      console.log(`  ${MODE_TITLE[mode]} run ${run} ${metric}: ${shown}`);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.log(`  ${MODE_TITLE[mode]} run ${run} ${metric}: FAILED ${message}`);
+      failures.push({ mode, run, metric, error: message });
+    }
+  };
+  const kernelEndpoints = (): Endpoints => {
+    const [a, b] = topology.baseline;
+    return { clientNs: a!.overlayNs, serverNs: b!.overlayNs, address: b!.ipv4, agentPids: () => [], agentCpu: () => 0 };
+  };
+  /** Starts the agents for an agent mode; undefined (and the failure recorded) if they do not start. */
+  const startMode = async (mode: Mode): Promise<Endpoints | undefined> => {
+    topology.writeConfigs({ offloads: mode === 'vxmesh' });
+    try {
+      await topology.startAgents();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.log(`${MODE_TITLE[mode]}: agents did not start, skipping: ${message}`);
+      failures.push({ mode, error: message });
+      await topology.stopAgents(2000);
+      return undefined;
+    }
+    return {
+      clientNs: topology.task(0, 0).ns,
+      serverNs: topology.task(1, 0).ns,
+      address: topology.task(1, 0).ipv4,
+      agentPids: () => topology.agents.map((a) => a.pid),
+      agentCpu: () => topology.agents.reduce((sum, a) => sum + (a.cpuSeconds() ?? 0), 0),
+    };
+  };
+  const stopMode = async (mode: Mode): Promise<void> => {
+    const stats = await topology.stopAgents();
+    agentStats[mode] = Object.fromEntries(stats);
+    for (const [host, s] of stats) {
+      const drops = Object.entries(s?.drops ?? {}).filter(([, n]) => n > 0);
+      console.log(`  ${MODE_TITLE[mode]} agent ${host} exit: drops ${drops.length ? drops.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
+    }
+  };
+
   try {
     console.log(`namespaces: ${topology.lab.prefix}-*\n${topology.diagram()}\n`);
-    for (const mode of modes) {
-      let ep: Endpoints;
-      if (mode === 'kernel') {
-        const [a, b] = topology.baseline;
-        ep = { clientNs: a!.overlayNs, serverNs: b!.overlayNs, address: b!.ipv4, agentPids: () => [], agentCpu: () => 0 };
-      } else {
-        topology.writeConfigs({ offloads: mode === 'vxmesh' });
-        try {
-          await topology.startAgents();
-        } catch (error) {
-          const message = error instanceof Error ? error.message : String(error);
-          console.log(`${MODE_TITLE[mode]}: agents did not start, skipping: ${message}`);
-          failures.push({ mode, error: message });
-          await topology.stopAgents(2000);
-          continue;
-        }
-        ep = {
-          clientNs: topology.task(0, 0).ns,
-          serverNs: topology.task(1, 0).ns,
-          address: topology.task(1, 0).ipv4,
-          agentPids: () => topology.agents.map((a) => a.pid),
-          agentCpu: () => topology.agents.reduce((sum, a) => sum + (a.cpuSeconds() ?? 0), 0),
-        };
+    const agentModes = modes.filter((m) => m !== 'kernel');
+    if (agentModes.length <= 1) {
+      // Interleaved: run r measures every metric through the kernel and then through vxmesh, so
+      // whatever else the (shared) machine is doing weighs on both sides of a ratio alike. The
+      // idle agents stay up during the kernel's turn (no traffic reaches them).
+      const eps = new Map<Mode, Endpoints>();
+      for (const mode of modes) {
+        const ep = mode === 'kernel' ? kernelEndpoints() : await startMode(mode);
+        if (!ep) continue;
+        // Warm up: resolve neighbours and let the agents settle before anything is timed.
+        await ping(topology.lab, ep.clientNs, ep.address, { count: 3, intervalS: 0.1 });
+        eps.set(mode, ep);
       }
-      // Warm up: resolve neighbours and let the agents settle before anything is timed.
-      await ping(topology.lab, ep.clientNs, ep.address, { count: 3, intervalS: 0.1 });
       for (let run = 1; run <= args.runs; run++) {
-        for (const metric of METRICS) {
-          try {
-            const result = await measure(topology, ep, metric, args.seconds);
-            (samples[`${mode}/${metric}`] ??= []).push(...result.map((s) => ({ run, ...s })));
-            const s = result[0]!;
-            const gb = (s.bytes ?? 0) / 1e9;
-            if (metric === 'tcp1' || metric === 'tcp4') {
-              const name = metric === 'tcp1' ? 'TCP 1 stream' : 'TCP 4 streams';
-              push(name, mode, s.value);
-              if (gb > 0) {
-                push(`${name} machine CPU`, mode, (s.machineCpuSeconds ?? NaN) / gb);
-                if (s.agentCpuSeconds !== undefined) push(`${name} agent CPU`, mode, s.agentCpuSeconds / gb);
-              }
-            } else if (metric === 'udp64') {
-              push('UDP 64 B delivered', mode, s.value);
-              if (gb > 0) push('UDP 64 B machine CPU', mode, (s.machineCpuSeconds ?? NaN) / gb);
-            } else {
-              push('ping RTT p50', mode, result[0]!.value);
-              push('ping RTT p99', mode, result[1]!.value);
-            }
-            const shown = metric === 'ping' ? `p50 ${fmt(result[0]!.value)} µs, p99 ${fmt(result[1]!.value)} µs` : `${fmt(s.value)} ${s.unit}, machine CPU ${fmt(s.machineCpuSeconds ?? NaN)} s${s.agentCpuSeconds !== undefined ? `, agents ${fmt(s.agentCpuSeconds)} s` : ''}`;
-            console.log(`  ${MODE_TITLE[mode]} run ${run} ${metric}: ${shown}`);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            console.log(`  ${MODE_TITLE[mode]} run ${run} ${metric}: FAILED ${message}`);
-            failures.push({ mode, run, metric, error: message });
-          }
+        for (const metric of args.metrics) {
+          for (const [mode, ep] of eps) await measureOne(mode, ep, run, metric);
         }
       }
-      if (mode !== 'kernel') {
-        const stats = await topology.stopAgents();
-        agentStats[mode] = Object.fromEntries(stats);
-        for (const [host, s] of stats) {
-          const drops = Object.entries(s?.drops ?? {}).filter(([, n]) => n > 0);
-          console.log(`  ${MODE_TITLE[mode]} agent ${host} exit: drops ${drops.length ? drops.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`);
+      for (const mode of agentModes) if (eps.has(mode)) await stopMode(mode);
+    } else {
+      // Several agent configurations: one mode after the other (the agents restart per mode).
+      for (const mode of modes) {
+        const ep = mode === 'kernel' ? kernelEndpoints() : await startMode(mode);
+        if (!ep) continue;
+        await ping(topology.lab, ep.clientNs, ep.address, { count: 3, intervalS: 0.1 });
+        for (let run = 1; run <= args.runs; run++) {
+          for (const metric of args.metrics) await measureOne(mode, ep, run, metric);
         }
+        if (mode !== 'kernel') await stopMode(mode);
       }
     }
   } finally {
@@ -249,6 +295,20 @@ async function main(): Promise<void> {
   }
 
   console.log(`\n${renderTable(rows, modes)}\n`);
+  // Per-run ratios (run r of vxmesh over run r of the kernel): meaningful when the runs were
+  // interleaved, and they show how often a target is met, not just the medians'.
+  const paired: Record<string, number[]> = {};
+  for (const row of rows) {
+    if (!row.higherIsBetter || !row.values.kernel) continue;
+    for (const m of modes) {
+      const v = row.values[m];
+      if (m === 'kernel' || !v || v.length !== row.values.kernel.length) continue;
+      const r = v.map((x, i) => x / row.values.kernel![i]!);
+      paired[`${row.metric} ${m}/kernel`] = r;
+      const sorted = [...r].sort((x, y) => x - y);
+      console.log(`per-run ${row.metric} ${MODE_TITLE[m]}/kernel: ${r.map((x) => x.toFixed(2)).join(' ')} (median ${sorted[Math.floor((sorted.length - 1) / 2)]!.toFixed(3)}${sorted.length % 2 === 0 ? `–${sorted[sorted.length / 2]!.toFixed(3)}` : ''})`);
+    }
+  }
   if (failures.length) console.log(`${failures.length} measurement(s) failed; see "failures" in the JSON.`);
   const file = resultsFile('overlay', startedAt);
   const summary = rows.map((row) => ({
@@ -265,8 +325,9 @@ async function main(): Promise<void> {
         startedAt: startedAt.toISOString(),
         machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, kernel: release(), node: process.version },
         busyBeforeStart,
-        options: { runs: args.runs, seconds: args.seconds, modes, requestedModes: args.modes, agentMissing: missing ?? null },
+        options: { runs: args.runs, seconds: args.seconds, modes, metrics: args.metrics, requestedModes: args.modes, agentMissing: missing ?? null },
         summary,
+        pairedRatios: paired,
         samples,
         agentStats,
         failures,

@@ -95,31 +95,43 @@ static void entry_vnet_hdr(const int32_t *e, const uint8_t *pkt, int len, vnet_h
 }
 
 typedef struct {
-  int v6, iphl, thl, plen, keylen, candidate;
+  int v6, proto, iphl, thl, plen, keylen, candidate;
+  int frag; /* an IPv4 fragment: cannot be keyed by ports */
   uint32_t seq;
   uint8_t flags;
   uint8_t key[36];
 } tcp_info;
 
-/* Parses an IPv4/IPv6 TCP packet. Returns 0 if it is not TCP we can key (written as it is,
- * outside the flow table), 1 if it is TCP (ti->candidate says whether it may be merged). */
-static int tcp_parse(const uint8_t *p, int len, tcp_info *ti) {
+/* Parses an IPv4/IPv6 TCP packet, or a UDP one when `udp` is set. Returns 0 if it is not a
+ * flow we can key (written as it is, outside the flow table; ti->frag says whether it is an
+ * IPv4 fragment), 1 if it is (ti->candidate says whether it may be merged). For UDP, ti->seq is
+ * the IPv4 ID (0 for IPv6), ti->thl 8 and ti->plen the datagram's payload. */
+static int tcp_parse(const uint8_t *p, int len, tcp_info *ti, int udp) {
+  ti->candidate = 0;
+  ti->frag = 0;
   if (len < 20) return 0;
   int ver = p[0] >> 4;
-  ti->candidate = 0;
   if (ver == 4) {
     int ihl = (p[0] & 15) * 4;
-    if (ihl < 20 || p[9] != PROTO_TCP || ihl + 20 > len) return 0;
+    int frag = vxm_be16(p + 6) & 0x3fff; /* MF + fragment offset */
+    if (frag != 0) ti->frag = 1;
+    if (ihl < 20 || ihl + 20 > len) return 0;
+    if (p[9] == PROTO_UDP) {
+      if (!udp || frag != 0) return 0;
+    } else if (p[9] != PROTO_TCP) {
+      return 0;
+    }
     ti->v6 = 0;
+    ti->proto = p[9];
     ti->iphl = ihl;
     memcpy(ti->key, p + 12, 8);
     memcpy(ti->key + 8, p + ihl, 4);
     ti->keylen = 12;
-    int frag = vxm_be16(p + 6) & 0x3fff; /* MF + fragment offset */
     if (ihl != 20 || frag != 0 || vxm_be16(p + 2) != len) return 1;
   } else if (ver == 6) {
-    if (len < 60 || p[6] != PROTO_TCP) return 0;
+    if (len < 60 || (p[6] != PROTO_TCP && (p[6] != PROTO_UDP || !udp))) return 0;
     ti->v6 = 1;
+    ti->proto = p[6];
     ti->iphl = 40;
     memcpy(ti->key, p + 8, 32);
     memcpy(ti->key + 32, p + 40, 4);
@@ -129,6 +141,18 @@ static int tcp_parse(const uint8_t *p, int len, tcp_info *ti) {
     return 0;
   }
   const uint8_t *t = p + ti->iphl;
+  if (ti->proto == PROTO_UDP) {
+    /* a datagram whose UDP length matches the IP payload and that has a checksum (a zero
+     * IPv4 checksum means none: the merged packet would get one) */
+    ti->thl = 8;
+    ti->flags = 0;
+    ti->seq = ti->v6 ? 0 : vxm_be16(p + 4);
+    ti->plen = len - ti->iphl - 8;
+    if (len > 65535 || vxm_be16(t + 4) != len - ti->iphl || ti->plen <= 0) return 1;
+    if (t[6] == 0 && t[7] == 0) return 1;
+    ti->candidate = 1;
+    return 1;
+  }
   ti->thl = (t[12] >> 4) * 4;
   ti->flags = t[13];
   ti->seq = vxm_be32(t + 4);
@@ -185,13 +209,13 @@ static int l4_csum_partial(uint8_t *p, int len, int *csum_start, int *csum_off) 
   return 1;
 }
 
-/* Verifies the IPv4 header checksum (if any) and the TCP checksum of a whole packet; a partial
- * TCP checksum (see l4_csum_partial) is accepted: the merged packet goes up as NEEDS_CSUM. */
+/* Verifies the IPv4 header checksum (if any) and the TCP or UDP checksum of a whole packet; a
+ * partial checksum (see l4_csum_partial) is accepted: the merged packet goes up as NEEDS_CSUM. */
 static int tcp_csum_ok(vxm_inst *in, uint8_t *p, int len, const tcp_info *ti) {
   if (!ti->v6 && vxm_csum_fold(vxm_csum_add(p, (size_t)ti->iphl, 0)) != 0xffff) return 0;
   int alen = ti->v6 ? 16 : 4;
   const uint8_t *src = p + (ti->v6 ? 8 : 12);
-  uint64_t s = vxm_pseudo_sum(src, alen, PROTO_TCP, (uint32_t)(len - ti->iphl));
+  uint64_t s = vxm_pseudo_sum(src, alen, ti->proto, (uint32_t)(len - ti->iphl));
   s = vxm_csum_add(p + ti->iphl, (size_t)(len - ti->iphl), s);
   if (vxm_csum_fold(s) == 0xffff) return 1;
   int cs, co;
@@ -205,7 +229,8 @@ static int tcp_csum_ok(vxm_inst *in, uint8_t *p, int len, const tcp_info *ti) {
 static vxm_run *run_find(vxm_inst *in, const tcp_info *ti) {
   for (int r = 0; r < VXM_RUNS; r++) {
     vxm_run *run = &in->runs[r];
-    if (run->active && run->v6 == ti->v6 && memcmp(run->key, ti->key, (size_t)ti->keylen) == 0) return run;
+    if (run->active && run->v6 == ti->v6 && run->proto == ti->proto && memcmp(run->key, ti->key, (size_t)ti->keylen) == 0)
+      return run;
   }
   return NULL;
 }
@@ -213,13 +238,20 @@ static vxm_run *run_find(vxm_inst *in, const tcp_info *ti) {
 /* Whether segment q (parsed as ti) continues run `run`. */
 static int run_accepts(const vxm_run *run, const uint8_t *q, const tcp_info *ti) {
   const uint8_t *h = run->head;
-  if (ti->thl != run->thl || ti->seq != run->next_seq || ti->plen > run->gso_size) return 0;
+  if (ti->thl != run->thl || ti->seq != (run->proto == PROTO_UDP && !run->v6 ? run->next_seq & 0xffff : run->next_seq) ||
+      ti->plen > run->gso_size)
+    return 0;
   if (run->count >= VXM_MAX_SEGS || run->total + ti->plen > 65535) return 0;
   if (run->has_psh) return 0;
-  const uint8_t *ht = h + run->iphl, *qt = q + ti->iphl;
-  /* ACK number (8..11) and window (14..15) equal, options byte for byte */
-  if (memcmp(ht + 8, qt + 8, 4) != 0 || memcmp(ht + 14, qt + 14, 2) != 0) return 0;
-  if (ti->thl > 20 && memcmp(ht + 20, qt + 20, (size_t)ti->thl - 20) != 0) return 0;
+  if (ti->proto == PROTO_TCP) {
+    const uint8_t *ht = h + run->iphl, *qt = q + ti->iphl;
+    /* ACK number (8..11) and window (14..15) equal, options byte for byte */
+    if (memcmp(ht + 8, qt + 8, 4) != 0 || memcmp(ht + 14, qt + 14, 2) != 0) return 0;
+    if (ti->thl > 20 && memcmp(ht + 20, qt + 20, (size_t)ti->thl - 20) != 0) return 0;
+  }
+  /* UDP: IPv4 IDs must follow each other (next_seq), since the kernel's segmentation numbers
+   * the datagrams it cuts from the first one's ID; sizes as for TCP (equal, the last may be
+   * shorter). So every datagram comes out of the task's kernel byte for byte as it was sent. */
   if (ti->v6) {
     if (memcmp(h, q, 4) != 0 || h[7] != q[7]) return 0; /* class, flow label; hop limit */
   } else {
@@ -260,12 +292,13 @@ static void run_flush(vxm_inst *in, int fd, vxm_run *run, int *sent) {
   int hl = run->iphl + run->thl;
   vnet_hdr_t vh;
   memset(&vh, 0, sizeof vh);
+  int udp = run->proto == PROTO_UDP;
   vh.flags = VF_NEEDS_CSUM;
-  vh.gso_type = run->v6 ? GSO_TCPV6 : GSO_TCPV4;
+  vh.gso_type = udp ? GSO_UDP_L4 : run->v6 ? GSO_TCPV6 : GSO_TCPV4;
   vh.hdr_len = (uint16_t)hl;
   vh.gso_size = (uint16_t)run->gso_size;
   vh.csum_start = (uint16_t)run->iphl;
-  vh.csum_offset = 16;
+  vh.csum_offset = udp ? 6 : 16;
   memcpy(m, &vh, VNET_HDR_LEN);
   uint8_t *ip = m + VNET_HDR_LEN;
   memcpy(ip, h, (size_t)hl);
@@ -276,12 +309,14 @@ static void run_flush(vxm_inst *in, int fd, vxm_run *run, int *sent) {
     vxm_ipv4_hdr_csum(ip, run->iphl);
   }
   uint8_t *t = ip + run->iphl;
-  if (run->has_psh) t[13] |= TCP_PSH;
+  if (udp) vxm_put16(t + 4, (uint16_t)(run->total - run->iphl)); /* the UDP length of the whole */
+  else if (run->has_psh) t[13] |= TCP_PSH;
   /* With NEEDS_CSUM the kernel (or the device) finishes the checksum from csum_start on, adding
-   * what it finds in the field: the folded, not complemented, pseudo-header sum. */
-  uint16_t ps = vxm_csum_fold(vxm_pseudo_sum(ip + (run->v6 ? 8 : 12), run->v6 ? 16 : 4, PROTO_TCP,
+   * what it finds in the field: the folded, not complemented, pseudo-header sum. (UDP GSO
+   * segmentation adjusts that sum from the whole's length to each datagram's.) */
+  uint16_t ps = vxm_csum_fold(vxm_pseudo_sum(ip + (run->v6 ? 8 : 12), run->v6 ? 16 : 4, run->proto,
                                              (uint32_t)(run->total - run->iphl)));
-  vxm_store_csum(t + 16, ps);
+  vxm_store_csum(t + (udp ? 6 : 16), ps);
 
   struct iovec *iov = in->wiov;
   iov[0].iov_base = m;
@@ -305,6 +340,13 @@ static void run_flush(vxm_inst *in, int fd, vxm_run *run, int *sent) {
   vxm_count(in, NS_TUN_WRITE_DROPS, run->count);
 }
 
+/* How far next_seq moves per segment: TCP by its payload, UDP over IPv4 by one IP ID, UDP over
+ * IPv6 not at all (no ID). */
+static uint32_t seq_step(const tcp_info *ti) {
+  if (ti->proto == PROTO_UDP) return ti->v6 ? 0u : 1u;
+  return (uint32_t)ti->plen;
+}
+
 static vxm_run *run_start(vxm_inst *in, int fd, uint8_t *p, int len, const tcp_info *ti, int *sent) {
   vxm_run *run = NULL, *oldest = NULL;
   for (int r = 0; r < VXM_RUNS; r++) {
@@ -322,6 +364,7 @@ static vxm_run *run_start(vxm_inst *in, int fd, uint8_t *p, int len, const tcp_i
   int ri = (int)(run - in->runs);
   run->active = 1;
   run->v6 = ti->v6;
+  run->proto = ti->proto;
   memcpy(run->key, ti->key, (size_t)ti->keylen);
   run->head = p;
   run->iphl = ti->iphl;
@@ -330,7 +373,7 @@ static vxm_run *run_start(vxm_inst *in, int fd, uint8_t *p, int len, const tcp_i
   run->head_verified = 0;
   run->gso_size = ti->plen;
   run->total = len;
-  run->next_seq = ti->seq + (uint32_t)ti->plen;
+  run->next_seq = ti->seq + seq_step(ti);
   run->age = in->run_clock++;
   run->has_psh = (ti->flags & TCP_PSH) != 0;
   in->run_pkt[ri][0] = p;
@@ -344,7 +387,7 @@ static void run_append(vxm_inst *in, vxm_run *run, uint8_t *p, int len, const tc
   in->run_len[ri][run->count] = len;
   run->count++;
   run->total += ti->plen;
-  run->next_seq += (uint32_t)ti->plen;
+  run->next_seq += seq_step(ti);
   if (ti->flags & TCP_PSH) run->has_psh = 1;
 }
 
@@ -367,14 +410,14 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
     int has_virtio = e[PV_GSO_TYPE] != GSO_NONE || (e[PV_VFLAGS] & VF_NEEDS_CSUM);
     tcp_info ti;
     vxm_run *run = NULL;
-    if (coalesce && tcp_parse(p, len, &ti)) {
+    if (coalesce && tcp_parse(p, len, &ti, coalesce & VXM_COALESCE_UDP)) {
       run = run_find(in, &ti);
       if (!has_virtio && ti.candidate) {
         if (run && run_accepts(run, p, &ti)) {
           if (!run->head_verified) {
             int ri = (int)(run - in->runs);
             tcp_info hi;
-            tcp_parse(run->head, in->run_len[ri][0], &hi);
+            tcp_parse(run->head, in->run_len[ri][0], &hi, 1);
             if (!tcp_csum_ok(in, run->head, in->run_len[ri][0], &hi)) {
               vxm_count(in, NS_COALESCE_BAD_CSUM, 1);
               run_flush(in, fd, run, &sent);
@@ -405,10 +448,10 @@ int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32
       /* TCP that cannot be merged (SYN, FIN, pure ACK, already offloaded...): keep the flow's
        * order by writing what is pending first. */
       if (run) run_flush(in, fd, run, &sent);
-    } else if (coalesce && len >= 40 && (p[0] >> 4) == 6 &&
-               (p[6] == 0 || p[6] == 43 || p[6] == 44 || p[6] == 51 || p[6] == 60)) {
+    } else if (coalesce && (ti.frag || (len >= 40 && (p[0] >> 4) == 6 &&
+                                       (p[6] == 0 || p[6] == 43 || p[6] == 44 || p[6] == 51 || p[6] == 60)))) {
       /* IPv6 with extension headers (hop-by-hop 0, routing 43, fragment 44, AH 51, destination
-       * options 60) cannot be keyed: it may belong to an open run, so write
+       * options 60) and IPv4 fragments cannot be keyed: they may belong to an open run, so write
        * every open run first to keep each flow in order (rare, so the cost does not matter). */
       for (int r = 0; r < VXM_RUNS; r++)
         if (in->runs[r].active) run_flush(in, fd, &in->runs[r], &sent);
@@ -642,9 +685,137 @@ static int split_send(vxm_inst *in, int fd, uint8_t *p, int len, const int32_t *
   return ok;
 }
 
+/* Plain sends are collected as messages in in->msgs: each is one datagram, or a UDP_SEGMENT
+ * group of several consecutive datagrams to the same destination whose lengths are equal (the
+ * last may be shorter). Their iovecs are consecutive entries of in->iovs (one per datagram). */
+typedef struct {
+  int nmsg;     /* messages collected */
+  int niov;     /* iovecs (datagrams) used */
+  int seg;      /* open group: datagram size; 0 when the last message cannot grow */
+  int bytes;    /* open group: payload bytes so far */
+} plain_batch;
+
+/* Sends message i's datagrams one at a time (a group the kernel refused as a whole). */
+static int send_group_singly(vxm_inst *in, int fd, struct msghdr *mh) {
+  int sent = 0;
+  for (size_t j = 0; j < mh->msg_iovlen; j++) {
+    struct msghdr one;
+    memset(&one, 0, sizeof one);
+    one.msg_name = mh->msg_name;
+    one.msg_namelen = mh->msg_namelen;
+    one.msg_iov = &mh->msg_iov[j];
+    one.msg_iovlen = 1;
+    for (;;) {
+      ssize_t r = sendmsg(fd, &one, MSG_DONTWAIT);
+      vxm_count(in, NS_UDP_SENDS, 1);
+      if (r >= 0) sent++;
+      else if (errno == EINTR) continue;
+      else vxm_count(in, NS_UDP_SEND_DROPS, 1);
+      break;
+    }
+  }
+  return sent;
+}
+
+/* sendmmsg of the collected plain messages; returns the number of datagrams sent and counts
+ * the others in NS_UDP_SEND_DROPS. */
+static int plain_flush(vxm_inst *in, int fd, plain_batch *pb) {
+  int i = 0, sent = 0, cnt = pb->nmsg;
+  while (i < cnt) {
+    int r = sendmmsg(fd, in->msgs + i, (unsigned)(cnt - i), MSG_DONTWAIT);
+    vxm_count(in, NS_UDP_SENDS, 1);
+    if (r > 0) {
+      for (int j = i; j < i + r; j++) {
+        sent += in->msg_pkts[j];
+        if (in->msg_pkts[j] > 1) vxm_count(in, NS_UDP_GSO_GROUPED, in->msg_pkts[j]);
+      }
+      i += r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* the socket buffer is full: it will not drain within this call */
+      for (int j = i; j < cnt; j++) vxm_count(in, NS_UDP_SEND_DROPS, in->msg_pkts[j]);
+      break;
+    }
+    if (in->msg_pkts[i] > 1) {
+      /* a group refused as a whole: EIO (no checksum offload on the route's device) turns GSO
+       * off for this fd as in split_send; EINVAL/EMSGSIZE (e.g. a route MTU below the segment)
+       * only for this group. Either way its datagrams go one by one. */
+      if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+        vxm_gso_set_off(in, fd);
+        vxm_count(in, NS_UDP_GSO_FALLBACK, 1);
+      }
+      sent += send_group_singly(in, fd, &in->msgs[i].msg_hdr);
+    } else {
+      /* ENOBUFS, EMSGSIZE, EINVAL...: skip the datagram the kernel refused */
+      vxm_count(in, NS_UDP_SEND_DROPS, 1);
+    }
+    i++;
+  }
+  pb->nmsg = 0;
+  pb->niov = 0;
+  pb->seg = 0;
+  return sent;
+}
+
+/* Adds one plain datagram (bytes p[0..len) to the destination in entry e) to the batch: to the
+ * open group when it fits, else as a new message. Flushes when the batch is full. */
+static int plain_add(vxm_inst *in, int fd, plain_batch *pb, uint8_t *p, int len, const int32_t *e, int use_gso) {
+  int sent = 0;
+  if (pb->niov == VXM_BATCH) sent += plain_flush(in, fd, pb);
+  int m = pb->nmsg - 1;
+  if (use_gso && pb->seg > 0 && m >= 0 && len <= pb->seg && in->msg_pkts[m] < VXM_MAX_SEGS &&
+      pb->bytes + len <= VXM_MAX_UDP_PAYLOAD) {
+    const struct sockaddr_in *d = (const struct sockaddr_in *)&in->names[m];
+    if (d->sin_addr.s_addr == htonl((uint32_t)e[PV_ADDR]) && d->sin_port == htons((uint16_t)e[PV_PORT])) {
+      struct iovec *iov = &in->iovs[pb->niov++];
+      iov->iov_base = p;
+      iov->iov_len = (size_t)len;
+      struct msghdr *mh = &in->msgs[m].msg_hdr;
+      mh->msg_iovlen++;
+      in->msg_pkts[m]++;
+      pb->bytes += len;
+      if (in->msg_pkts[m] == 2) {
+        /* the group's segment size: the first datagram's length */
+        memset(in->ctrl[m], 0, sizeof in->ctrl[m]);
+        mh->msg_control = in->ctrl[m];
+        mh->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gs = (uint16_t)pb->seg;
+        memcpy(CMSG_DATA(c), &gs, sizeof gs);
+      }
+      if (len < pb->seg) pb->seg = 0; /* a shorter datagram ends the group */
+      return sent;
+    }
+  }
+  if (pb->nmsg == VXM_BATCH) sent += plain_flush(in, fd, pb); /* cannot happen: niov >= nmsg */
+  int k = pb->nmsg++;
+  struct iovec *iov = &in->iovs[pb->niov++];
+  iov->iov_base = p;
+  iov->iov_len = (size_t)len;
+  set_dest(&in->names[k], e);
+  struct mmsghdr *mm = &in->msgs[k];
+  memset(&mm->msg_hdr, 0, sizeof mm->msg_hdr);
+  mm->msg_hdr.msg_name = &in->names[k];
+  mm->msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+  mm->msg_hdr.msg_iov = iov;
+  mm->msg_hdr.msg_iovlen = 1;
+  mm->msg_len = 0;
+  in->msg_pkts[k] = 1;
+  pb->seg = len;
+  pb->bytes = len;
+  return sent;
+}
+
 int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec, size_t nvec, const int32_t *idx,
                  int n) {
-  int sent = 0, np = 0;
+  int sent = 0;
+  plain_batch pb = {0, 0, 0, 0};
+  int use_gso = !vxm_gso_is_off(in, fd);
   for (int k = 0; k < n; k++) {
     const int32_t *e;
     uint8_t *ip;
@@ -666,27 +837,11 @@ int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec
         }
         vxm_count(in, NS_CSUM_COMPLETED, 1);
       }
-      struct mmsghdr *m = &in->msgs[np];
-      in->iovs[np].iov_base = p;
-      in->iovs[np].iov_len = (size_t)len;
-      set_dest(&in->names[np], e);
-      memset(&m->msg_hdr, 0, sizeof m->msg_hdr);
-      m->msg_hdr.msg_name = &in->names[np];
-      m->msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-      m->msg_hdr.msg_iov = &in->iovs[np];
-      m->msg_hdr.msg_iovlen = 1;
-      m->msg_len = 0;
-      if (++np == VXM_BATCH) {
-        sent += send_batch(in, fd, np, 1);
-        np = 0;
-      }
+      sent += plain_add(in, fd, &pb, p, len, e, use_gso);
       continue;
     }
     /* a super-packet: what is queued goes first, to keep the order */
-    if (np) {
-      sent += send_batch(in, fd, np, 1);
-      np = 0;
-    }
+    if (pb.nmsg) sent += plain_flush(in, fd, &pb);
     if (gso != GSO_TCPV4 && gso != GSO_TCPV6 && gso != GSO_UDP_L4) {
       vxm_count(in, NS_BAD_OFFLOAD, 1);
       vxm_count(in, NS_UDP_SEND_DROPS, 1);
@@ -699,7 +854,8 @@ int vxm_udp_send(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, int32_t *vec
       if (r < 0) vxm_count(in, NS_BAD_OFFLOAD, 1);
       vxm_count(in, NS_UDP_SEND_DROPS, 1);
     }
+    use_gso = !vxm_gso_is_off(in, fd);
   }
-  if (np) sent += send_batch(in, fd, np, 1);
+  if (pb.nmsg) sent += plain_flush(in, fd, &pb);
   return sent;
 }

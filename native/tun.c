@@ -146,6 +146,7 @@ napi_value vxm_js_tun_read(napi_env env, napi_callback_info info) {
   uint8_t *buf = c.buf;
   int32_t *vec = c.vec;
   vxm_inst *in = vxm_get_inst(env);
+  vxm_advise_slab(in, buf, c.buflen);
 
   int got = 0;
   for (int i = 0; i < max; i++) {
@@ -196,7 +197,7 @@ int vxm_write_args(napi_env env, napi_value *argv, uint8_t **buf, size_t *buflen
   return 0;
 }
 
-/* tunWrite(fd, buf, vec, idx, n, coalesce) -> count handed to the kernel */
+/* tunWrite(fd, buf, vec, idx, n, coalesce: boolean | mask) -> count handed to the kernel */
 napi_value vxm_js_tun_write(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -209,9 +210,19 @@ napi_value vxm_js_tun_write(napi_env env, napi_callback_info info) {
   uint8_t *buf;
   size_t buflen, veclen;
   int coalesce;
-  if (vxm_arg_int32(env, argv[0], "fd", &fd) || vxm_write_args(env, argv, &buf, &buflen, &vec, &veclen, &idx, &n) ||
-      vxm_arg_bool(env, argv[5], "coalesce", &coalesce))
+  if (vxm_arg_int32(env, argv[0], "fd", &fd) || vxm_write_args(env, argv, &buf, &buflen, &vec, &veclen, &idx, &n))
     return NULL;
+  /* coalesce: a boolean (true: TCP only) or a mask of VXM_COALESCE_* bits */
+  napi_valuetype ct = napi_undefined;
+  napi_typeof(env, argv[5], &ct);
+  if (ct == napi_number) {
+    int32_t mask;
+    if (vxm_arg_int32(env, argv[5], "coalesce", &mask)) return NULL;
+    coalesce = mask & (VXM_COALESCE_TCP | VXM_COALESCE_UDP);
+  } else {
+    if (vxm_arg_bool(env, argv[5], "coalesce", &coalesce)) return NULL;
+    coalesce = coalesce ? VXM_COALESCE_TCP : 0;
+  }
   int sent = vxm_tun_write(vxm_get_inst(env), fd, buf, buflen, vec, veclen, idx, n, coalesce);
   return vxm_int(env, sent);
 }

@@ -133,6 +133,7 @@ napi_value vxm_js_udp_recv(napi_env env, napi_callback_info info) {
     return NULL;
   }
   vxm_inst *in = vxm_get_inst(env);
+  vxm_advise_slab(in, buf, c.buflen);
 
   int total = 0;
   while (total < max) {

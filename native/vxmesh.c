@@ -4,6 +4,8 @@
  */
 #include "vxmesh.h"
 
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +271,19 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[0], 1, &in->stats_ref);
   in->stats = d;
   return vxm_undefined(env);
+}
+
+void vxm_advise_slab(vxm_inst *in, const uint8_t *buf, size_t len) {
+  const size_t huge = (size_t)2 << 20;
+  if (len < 2 * huge) return;
+  for (unsigned i = 0; i < sizeof in->advised / sizeof in->advised[0]; i++)
+    if (in->advised[i] == buf) return;
+  in->advised[in->advised_next++ % (sizeof in->advised / sizeof in->advised[0])] = buf;
+#ifdef MADV_HUGEPAGE
+  uintptr_t start = ((uintptr_t)buf + huge - 1) & ~(uintptr_t)(huge - 1);
+  uintptr_t end = ((uintptr_t)buf + len) & ~(uintptr_t)(huge - 1);
+  if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#endif
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {

@@ -53,7 +53,7 @@ enum {
   NS_TUN_READS = 0, NS_TUN_WRITES, NS_TUN_WRITE_DROPS, NS_COALESCE_IN, NS_COALESCE_OUT,
   NS_COALESCE_BAD_CSUM, NS_TSO_SPLITS, NS_SEGMENTS_OUT, NS_UDP_SENDS, NS_UDP_GSO_SENDS,
   NS_UDP_GSO_FALLBACK, NS_UDP_SEND_DROPS, NS_UDP_RECVS, NS_UDP_GRO_SEGMENTS, NS_CSUM_COMPLETED,
-  NS_BAD_OFFLOAD, NS_CSUM_PARTIAL_IN, NS_COUNT
+  NS_BAD_OFFLOAD, NS_CSUM_PARTIAL_IN, NS_UDP_GSO_GROUPED, NS_COUNT
 };
 
 /* ---- limits (implementation choices) ----------------------------------------------------- */
@@ -76,6 +76,7 @@ enum {
 typedef struct {
   int active;
   int v6;
+  int proto; /* 6 (TCP) or 17 (UDP) */
   uint8_t key[36]; /* src addr, dst addr, src port, dst port (IPv4 uses the first 12 bytes) */
   uint8_t *head;   /* first segment's packet (IP header) in the slab */
   int iphl, thl;
@@ -83,7 +84,7 @@ typedef struct {
   int head_verified; /* head's checksums checked (done lazily, when a second one comes) */
   int gso_size;      /* payload length of the first segment */
   int total;         /* IP total length of the merged packet */
-  uint32_t next_seq;
+  uint32_t next_seq; /* TCP: next sequence number; UDP over IPv4: next IP ID */
   uint32_t age; /* for eviction of the least recently used run when the table is full */
   int has_psh;
 } vxm_run;
@@ -103,6 +104,8 @@ typedef struct vxm_inst {
   struct sockaddr_storage names[VXM_BATCH];
   /* control buffers: CMSG_SPACE(sizeof(int)) is 24 on LP64; 32 leaves room */
   uint8_t ctrl[VXM_BATCH][32];
+  /* plain sends: datagrams per message (a UDP_SEGMENT group carries several) */
+  int msg_pkts[VXM_BATCH];
   /* split: per-segment headers, an iovec pair each, and the UDP_SEGMENT cmsg */
   uint8_t seg_hdr[VXM_MAX_SEGS][VXM_SEG_HDR_MAX];
   struct iovec seg_iov[VXM_MAX_SEGS * 2];
@@ -114,6 +117,9 @@ typedef struct vxm_inst {
   uint32_t run_clock;
   uint8_t merged_hdr[VNET_HDR_LEN + 60 + 60];
   struct iovec wiov[VXM_MAX_SEGS + 1];
+  /* slabs already given the huge-page advice (vxm_advise_slab); replaced round-robin */
+  const uint8_t *advised[16];
+  unsigned advised_next;
 } vxm_inst;
 
 /* ---- helpers (vxmesh.c) ------------------------------------------------------------------ */
@@ -151,6 +157,11 @@ int vxm_check_slots(napi_env env, const char *fn, size_t buflen, int32_t slot_si
 int vxm_write_args(napi_env env, napi_value *argv, uint8_t **buf, size_t *buflen, int32_t **vec, size_t *veclen,
                    int32_t **idx, int32_t *n);
 
+/* Advises the kernel to back a large slab with transparent huge pages (MADV_HUGEPAGE) the first
+ * time a read call sees it: 64-byte packets land one per 64 KiB slot, a new 4 KiB page each, so
+ * with small pages every packet costs TLB misses. Advice only: failures are ignored. */
+void vxm_advise_slab(vxm_inst *in, const uint8_t *buf, size_t len);
+
 /* GSO-off set. */
 int vxm_gso_is_off(vxm_inst *in, int fd);
 void vxm_gso_set_off(vxm_inst *in, int fd);
@@ -186,7 +197,10 @@ static inline void vxm_store_csum(uint8_t *p, uint16_t native) { memcpy(p, &nati
 void vxm_ipv4_hdr_csum(uint8_t *p, int ihl);
 
 /* ---- offload.c ---------------------------------------------------------------------------- */
-/* tunWrite's engine: writes packets to a TUN fd, coalescing when asked. */
+/* tunWrite's coalesce mask: which flows may be merged into super-packets. */
+#define VXM_COALESCE_TCP 1
+#define VXM_COALESCE_UDP 2 /* only for a TUN the kernel gave USO (GSO_UDP_L4 writes) */
+/* tunWrite's engine: writes packets to a TUN fd, coalescing what `coalesce` (a mask) allows. */
 int vxm_tun_write(vxm_inst *in, int fd, uint8_t *buf, size_t buflen, const int32_t *vec, size_t nvec,
                   const int32_t *idx, int n, int coalesce);
 /* udpSend's engine. */

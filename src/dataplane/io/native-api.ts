@@ -37,6 +37,10 @@ export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
 export const TUN_F_ALL = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
 
+/** tunWrite's coalesce mask (native/vxmesh.h VXM_COALESCE_*). */
+export const COALESCE_TCP = 1;
+export const COALESCE_UDP = 2;
+
 export interface PollHandle {
   readonly fd: number;
 }
@@ -83,8 +87,16 @@ export interface NativeAddon {
    * checksums are verified; everything else is written as it is. Returns the number of
    * listed packets handed to the kernel (merged ones count each); the rest were dropped and
    * counted in NS_TUN_WRITE_DROPS.
+   *
+   * `coalesce` is a boolean (true: TCP as above) or a mask of COALESCE_TCP | COALESCE_UDP.
+   * COALESCE_UDP (only for a TUN that was granted TUN_F_USO4/USO6) also merges plain UDP
+   * datagrams of one flow (same addresses and ports, no IPv4 options or fragments, equal
+   * payload sizes with a shorter last one, consecutive IPv4 IDs, equal TOS/TTL/DF or IPv6
+   * class/flow label/hop limit, checksums verified, none zero) into one GSO_UDP_L4 write: the
+   * task's kernel cuts it back into the same datagrams. One write per run instead of one per
+   * datagram for small-packet floods.
    */
-  tunWrite(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean): number;
+  tunWrite(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean | number): number;
 
   /**
    * Binds a UDP socket (IPv4) to address:port, non-blocking, with the given receive and
@@ -108,7 +120,11 @@ export interface NativeAddon {
    * the prefix and fixed-up inner headers and full checksums (computed from scratch, never
    * trusting the partial value in the packet), sent with UDP_SEGMENT (or one datagram per
    * segment when GSO is off or was turned off after EIO). A packet with VF_NEEDS_CSUM and no
-   * GSO gets its checksum completed in place. Plain ones go out in sendmmsg batches.
+   * GSO gets its checksum completed in place. Plain ones go out in sendmmsg batches; a run of
+   * consecutive plain packets to the same address and port whose lengths are equal (the last
+   * may be shorter) goes as one UDP_SEGMENT message (up to 64 datagrams, 65507 bytes): one
+   * skb through the underlay instead of one per datagram, and a UDP_GRO receiver gets the
+   * run in one slot. The datagrams on the wire are the same.
    * Returns the number of listed packets sent; failures are counted (NS_UDP_SEND_DROPS).
    */
   udpSend(fd: number, buf: Buffer, vec: Int32Array, idx: Int32Array, n: number): number;
@@ -145,10 +161,11 @@ export const NS_UDP_GRO_SEGMENTS = 13; //   datagrams that arrived coalesced by 
 export const NS_CSUM_COMPLETED = 14; //     partial checksums completed for a plain send
 export const NS_BAD_OFFLOAD = 15; //        packets with virtio fields the addon cannot honour
 export const NS_CSUM_PARTIAL_IN = 16; //    TCP/UDP from the underlay whose checksum was left for offload (kernel peer over veth): written NEEDS_CSUM
-export const NS_COUNT = 17;
+export const NS_UDP_GSO_GROUPED = 17; //   plain datagrams sent in UDP_SEGMENT groups (equal-size runs to one VTEP, one skb per group)
+export const NS_COUNT = 18;
 
 export const NATIVE_STAT_NAMES: readonly string[] = [
   'tun_reads', 'tun_writes', 'tun_write_drops', 'coalesce_in', 'coalesce_out', 'coalesce_bad_csum',
   'tso_splits', 'segments_out', 'udp_sends', 'udp_gso_sends', 'udp_gso_fallback', 'udp_send_drops',
-  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload', 'csum_partial_in',
+  'udp_recvs', 'udp_gro_segments', 'csum_completed', 'bad_offload', 'csum_partial_in', 'udp_gso_grouped',
 ];

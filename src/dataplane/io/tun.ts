@@ -1,6 +1,6 @@
 import { native } from './native.js';
 import { PolledFd } from './polled-fd.js';
-import type { TunOpenResult } from './native-api.js';
+import { COALESCE_TCP, COALESCE_UDP, TUN_F_USO4, TUN_F_USO6, type TunOpenResult } from './native-api.js';
 import { HEADROOM, SLOT_SIZE, type PacketBatch } from './packet-vec.js';
 import type { TunDevice } from './types.js';
 
@@ -11,12 +11,15 @@ export class NativeTun implements TunDevice {
   /** TUN_F_* bits the kernel accepted. */
   readonly offloads: number;
   readonly #device: PolledFd;
+  /** What `coalesce` means for this device: TCP always; UDP runs only if the kernel takes USO writes. */
+  readonly #coalesceMask: number;
 
   constructor(opened: TunOpenResult) {
     this.name = opened.name;
     this.fd = opened.fd;
     this.#device = new PolledFd(opened.fd);
     this.offloads = opened.offloads;
+    this.#coalesceMask = COALESCE_TCP | ((opened.offloads & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6) ? COALESCE_UDP : 0);
   }
 
   static open(name: string, offloadMask: number, multiQueue = false): NativeTun {
@@ -28,7 +31,7 @@ export class NativeTun implements TunDevice {
   }
 
   write(buf: Buffer, vec: Int32Array, idx: Int32Array, n: number, coalesce: boolean): number {
-    return native.tunWrite(this.fd, buf, vec, idx, n, coalesce);
+    return native.tunWrite(this.fd, buf, vec, idx, n, coalesce ? this.#coalesceMask : 0);
   }
 
   start(onReadable: () => void, onError?: (code: string) => void): void {

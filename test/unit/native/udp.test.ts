@@ -118,6 +118,54 @@ test('udpSend: more than 128 plain packets go out in several sendmmsg calls', as
   }
 });
 
+test('udpSend: runs of equal-size plain datagrams to one address go as UDP_SEGMENT groups, order and bytes kept', async () => {
+  const a = native.udpOpen('127.0.0.1', 0, 4 << 20, 4 << 20);
+  const b = native.udpOpen('127.0.0.1', 0, 4 << 20, 4 << 20);
+  const c = native.udpOpen('127.0.0.1', 0, 4 << 20, 4 << 20);
+  try {
+    assert.ok(a.gso && b.gro, 'this kernel has UDP GSO and GRO');
+    // to b: 70 x 114 bytes (a group of 64, then one of 6 closed by the shorter 50), then 3 x 200;
+    // to c in between: 5 x 114 (its own group); lengths and destinations decide the grouping
+    const plan: { port: number; len: number }[] = [];
+    for (let i = 0; i < 70; i++) plan.push({ port: b.port, len: 114 });
+    plan.push({ port: b.port, len: 50 });
+    for (let i = 0; i < 5; i++) plan.push({ port: c.port, len: 114 });
+    for (let i = 0; i < 3; i++) plan.push({ port: b.port, len: 200 });
+    const slotSize = 512;
+    const batch = PV.newPacketBatch(plan.length, slotSize);
+    const idx = new Int32Array(plan.length);
+    const toB: Buffer[] = [];
+    const toC: Buffer[] = [];
+    plan.forEach(({ port, len }, i) => {
+      const off = i * slotSize + PV.HEADROOM;
+      const p = patternBytes(len, 300 + i);
+      p.copy(batch.buf, off);
+      setEntry(batch.vec, i, { off, len, addr: LOOPBACK, port });
+      idx[i] = i;
+      (port === b.port ? toB : toC).push(p);
+    });
+    const before = Float64Array.from(stats);
+    const sentCount = native.udpSend(a.fd, batch.buf, batch.vec, idx, plan.length);
+    const d = statsDelta(before);
+    assert.equal(sentCount, plan.length, JSON.stringify(d));
+    assert.equal(d['udp_sends'], 1, JSON.stringify(d));
+    // groups: 64 + (6 + the 50) + 5 + 3 datagrams
+    assert.equal(d['udp_gso_grouped'], 64 + 7 + 5 + 3, JSON.stringify(d));
+    assert.equal(d['udp_send_drops'], undefined);
+    const rb = await receiveDatagrams(b.fd, toB.length);
+    assert.equal(rb.datagrams.length, toB.length);
+    rb.datagrams.forEach((dg, i) => assert.deepEqual(dg, toB[i], `datagram ${i} to b`));
+    const rc = await receiveDatagrams(c.fd, toC.length);
+    assert.equal(rc.datagrams.length, toC.length);
+    rc.datagrams.forEach((dg, i) => assert.deepEqual(dg, toC[i], `datagram ${i} to c`));
+    for (const s of rb.slots) assert.equal(s.port, a.port);
+  } finally {
+    native.close(a.fd);
+    native.close(b.fd);
+    native.close(c.fd);
+  }
+});
+
 test('udpRecv: equal-size datagrams sent fast reconstruct exactly (GRO slots split at PV_SEG)', async () => {
   const a = native.udpOpen('127.0.0.1', 0, 8 << 20, 8 << 20);
   const b = native.udpOpen('127.0.0.1', 0, 8 << 20, 8 << 20);
