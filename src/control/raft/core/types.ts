@@ -1,41 +1,8 @@
-// Shapes shared by the Raft core, its storage and its driver. The storage module
-// (src/control/raft/storage/) declares the same shapes; TypeScript's structural typing makes
-// them interchangeable, so keep field names and meanings identical on both sides.
+// Shapes shared by the Raft core, its storage and its driver: the persisted ones (HardState,
+// Entry, ConfState, Snapshot) are declared once, in ../storage/types.ts, and re-exported here.
 
-/** What must be durable before any message of the same Ready is sent (Raft §5.1, Figure 2). */
-export interface HardState {
-  term: number;
-  /** Candidate voted for in `term`; 0 = none. */
-  vote: number;
-  commit: number;
-}
-
-export const ENTRY_NORMAL = 0,
-  ENTRY_CONF_CHANGE = 1;
-
-export interface Entry {
-  term: number;
-  index: number;
-  /** ENTRY_NORMAL or ENTRY_CONF_CHANGE (data is then an encoded ConfChange, see codec.ts). */
-  type: number;
-  data: Uint8Array;
-}
-
-export interface ConfState {
-  voters: number[];
-  learners: number[];
-}
-
-export interface SnapshotMeta {
-  index: number;
-  term: number;
-  conf: ConfState;
-}
-
-export interface Snapshot {
-  meta: SnapshotMeta;
-  data: Uint8Array;
-}
+export { ENTRY_CONF_CHANGE, ENTRY_NORMAL, type ConfState, type Entry, type HardState, type Snapshot, type SnapshotMeta } from '../storage/types.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../storage/types.js';
 
 /**
  * What the core reads of the stable log (etcd-io/raft storage.go `Storage`).

@@ -8,17 +8,8 @@ import { RawNode } from '../../../../src/control/raft/core/raw-node.js';
 import type { Entry, Message } from '../../../../src/control/raft/core/types.js';
 import { ENTRY_CONF_CHANGE } from '../../../../src/control/raft/core/types.js';
 
-/** mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG (the one the in-memory fs uses for crashes). */
+export { mulberry32 as rng } from '../../../util/seeded.js';
 
 export interface CNode {
   id: number;
