@@ -1,8 +1,12 @@
 // SWIM gossip end to end: five `vxmesh gossip` processes in their own namespaces on one
-// underlay bridge, default LAN settings, UDP and TCP 7946. One is killed (SIGKILL), one frozen
-// (SIGSTOP) and resumed, one cut off by an nftables rule inside its own namespace.
+// underlay bridge, default LAN settings, UDP and TCP 7946, every packet encrypted with the
+// cluster key (AES-GCM) and compressed. One is killed (SIGKILL), one frozen (SIGSTOP) and
+// resumed, one cut off by an nftables rule inside its own namespace; a node with another key
+// is never admitted.
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Lab, type LabProcess } from '../../src/lab/netns.js';
 import { AGENT_MAIN, missingAgentPieces } from '../../src/lab/overlay-topology.js';
@@ -12,6 +16,7 @@ const N = 5;
 const addr = (i: number) => `198.51.100.${61 + i}`;
 
 let lab: Lab | undefined;
+let keyFile = '';
 const nodes: { name: string; ns: string; proc: LabProcess }[] = [];
 
 before(async () => {
@@ -19,11 +24,14 @@ before(async () => {
   const missing = missingAgentPieces();
   if (missing) throw new Error(missing);
   lab = new Lab();
+  const dir = lab.makeTempDir();
+  keyFile = join(dir, 'cluster.key');
+  writeFileSync(keyFile, 'a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90\n');
   await lab.addBridgeUnderlay();
   for (let i = 0; i < N; i++) {
     const ns = await lab.addNamespace(`g${i + 1}`);
     await lab.connectHost(ns, addr(i));
-    const proc = lab.spawn(ns, [process.execPath, AGENT_MAIN, 'gossip', '--name', `n${i + 1}`, '--bind', addr(i), '--join', addr(0)], { lifetimeMs: 300_000 });
+    const proc = lab.spawn(ns, [process.execPath, AGENT_MAIN, 'gossip', '--name', `n${i + 1}`, '--bind', addr(i), '--join', addr(0), '--seal', 'encrypt', '--key-file', keyFile, '--compress'], { lifetimeMs: 300_000 });
     nodes.push({ name: `n${i + 1}`, ns, proc });
   }
   await Promise.all(nodes.map((n) => n.proc.waitForLine((l) => l.includes('"event":"ready"'), 20_000)));
@@ -105,4 +113,23 @@ test('a node cut off by an nftables rule in its namespace is declared dead, and 
   const t0 = Date.now();
   await Promise.all(others.map((w, i) => w.proc.waitForLine((l) => memberEvent(l, cut.name, ['alive', 'join']), 45_000, { since: since[i]! })));
   process.stdout.write(`# partition: ${cut.name} dead everywhere after ${dead} ms; back ${Date.now() - t0} ms after the rule went\n`);
+});
+
+test('a node with another cluster key is never admitted; its packets are counted and dropped', { skip, timeout: 30_000 }, async () => {
+  const other = join(lab!.makeTempDir(), 'other.key');
+  writeFileSync(other, '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n');
+  const ns = await lab!.addNamespace('g9');
+  await lab!.connectHost(ns, addr(9));
+  const intruder = lab!.spawn(ns, [process.execPath, AGENT_MAIN, 'gossip', '--name', 'n9', '--bind', addr(9), '--join', addr(0), '--seal', 'encrypt', '--key-file', other], { lifetimeMs: 60_000 });
+  await intruder.waitForLine((l) => l.includes('"event":"ready"'), 10_000);
+  await new Promise((r) => setTimeout(r, 3000));
+  const seed = nodes[0]!;
+  assert.ok(!seed.proc.lines.some((l) => memberEvent(l.text, 'n9', ['join', 'alive'])), 'n1 admitted a node with another key');
+  const since = seed.proc.lineCount;
+  seed.proc.kill('SIGUSR2');
+  const line = await seed.proc.waitForLine((l) => l.includes('"event":"members"'), 5000, { since });
+  const view = JSON.parse(line) as { sealDrops: { unknownKey: number; auth: number }; members: { name: string }[] };
+  assert.ok(view.sealDrops.unknownKey + view.sealDrops.auth > 0, `no sealed-packet drops counted: ${JSON.stringify(view.sealDrops)}`);
+  assert.ok(!view.members.some((m) => m.name === 'n9'));
+  intruder.kill('SIGKILL');
 });

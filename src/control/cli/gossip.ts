@@ -22,6 +22,7 @@ export interface GossipCliOptions {
   keyFile?: string;
   clusterLabel?: string;
   swim?: string;
+  compress?: boolean;
 }
 
 /** Keys from a file: one per line, hex (32/48/64 digits) or base64; the first is the primary. */
@@ -56,7 +57,7 @@ export async function runGossip(o: GossipCliOptions, emit: (e: Record<string, un
       throw new ConfigError('--swim', `not JSON: ${(e as Error).message}`);
     }
   }
-  const sealer = new Sealer({ mode, maxPlainBytes: 16 << 20, ...(o.keyFile ? { keyring: new Keyring(readKeys(o.keyFile)) } : {}) });
+  const sealer = new Sealer({ mode, maxPlainBytes: 16 << 20, compress: o.compress ?? false, ...(o.keyFile ? { keyring: new Keyring(readKeys(o.keyFile)) } : {}) });
   const node = new GossipNode({
     name: o.name, bindAddress: o.bind, port, sealer, config: swim,
     ...(o.advertise ? { advertiseAddress: o.advertise } : {}),

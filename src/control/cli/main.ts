@@ -100,6 +100,7 @@ program
   .option('--key-file <file>', 'cluster keys, one per line (hex or base64), first = primary')
   .option('--cluster-label <label>', 'bind every message to this label, so clusters sharing a key stay apart')
   .option('--swim <json>', 'SWIM config overrides as JSON, e.g. {"probeIntervalMs":500}')
+  .option('--compress', 'deflate packets and push-pull state when it makes them smaller')
   .action(async (opts: GossipCliOptions) => {
     try {
       await runGossip(opts, emit);
