@@ -101,3 +101,32 @@ export function batchOf(packets: Buffer[], slotSize = 4096): { batch: PV.PacketB
   batch.count = packets.length;
   return { batch, idx };
 }
+
+/** One IP packet read from a TUN: its vector entry and a copy of its bytes. */
+export interface TunRead {
+  e: ReturnType<typeof getEntry>;
+  data: Buffer;
+}
+
+/**
+ * Reads packets from a TUN until `done` says so or `timeoutMs` is up (bounded in rounds too),
+ * keeping those `keep` accepts. Shared by the native tests and their child-process fixtures.
+ */
+export async function readTun(fd: number, keep: (p: Buffer) => boolean, done: (all: TunRead[]) => boolean, timeoutMs: number): Promise<TunRead[]> {
+  const batch = PV.newPacketBatch(32);
+  const all: TunRead[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (let rounds = 0; rounds < 10_000 && Date.now() < deadline && !done(all); rounds++) {
+    const n = native.tunRead(fd, batch.buf, PV.SLOT_SIZE, PV.HEADROOM, batch.vec, 0, batch.slots);
+    if (n === 0) {
+      await waitReadable(fd, Math.max(1, Math.min(100, deadline - Date.now())));
+      continue;
+    }
+    for (let i = 0; i < n; i++) {
+      const e = getEntry(batch.vec, i);
+      const data = Buffer.from(batch.buf.subarray(e.off, e.off + e.len));
+      if (keep(data)) all.push({ e, data });
+    }
+  }
+  return all;
+}

@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { native, PV, getEntry, setEntry, stats, statsDelta, waitReadable } from './harness.js';
+import { native, PV, readTun, setEntry, stats, statsDelta, type TunRead } from './harness.js';
 import {
   Netns, hasNetnsSupport, l4ChecksumOk, patternBytes, refFold, refPseudo, tcpPacket, udpPacket, TCP_ACK, TCP_PSH,
   TCP_SYN,
@@ -184,30 +184,7 @@ function setupTun(name: string, v4: string, v6: string): { fd: number; offloads:
   return { fd: t.fd, offloads: t.offloads };
 }
 
-interface Rd {
-  e: ReturnType<typeof getEntry>;
-  data: Buffer;
-}
-
-/** Reads packets from a TUN until `done` says so or the time is up (bounded in rounds and time). */
-async function readTun(fd: number, keep: (p: Buffer) => boolean, done: (all: Rd[]) => boolean, timeoutMs: number): Promise<Rd[]> {
-  const batch = PV.newPacketBatch(16);
-  const all: Rd[] = [];
-  const deadline = Date.now() + timeoutMs;
-  for (let rounds = 0; rounds < 10_000 && Date.now() < deadline && !done(all); rounds++) {
-    const n = native.tunRead(fd, batch.buf, PV.SLOT_SIZE, PV.HEADROOM, batch.vec, 0, batch.slots);
-    if (n === 0) {
-      await waitReadable(fd, Math.max(1, Math.min(100, deadline - Date.now())));
-      continue;
-    }
-    for (let i = 0; i < n; i++) {
-      const e = getEntry(batch.vec, i);
-      const data = Buffer.from(batch.buf.subarray(e.off, e.off + e.len));
-      if (keep(data)) all.push({ e, data });
-    }
-  }
-  return all;
-}
+type Rd = TunRead;
 
 /** Drains whatever is queued on a TUN (the kernel's ACKs, router solicitations ...). */
 async function drain(fd: number): Promise<void> {
