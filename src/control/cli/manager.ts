@@ -1,12 +1,12 @@
-// `vxmesh manager`: one Raft manager on 2377 with the replicated key-value map and its HTTP
-// API (2378), printing JSON lines: {"event":"ready"}, {"event":"role","role":"StateLeader",...}.
+// `vxmesh manager`: one Raft manager on 2377 with the replicated cluster store and key-value
+// map and their HTTP API (2378), printing JSON lines: {"event":"ready"}, {"event":"role","role":"StateLeader",...}.
 // SIGUSR2 prints the Raft status; SIGTERM stops. `--force-new-cluster` brings a cluster that
 // lost its quorum for good back from this manager's state, as the only voter (swarm's flag).
 
 import { isIP } from 'node:net';
 import { ConfigError } from '../../errors.js';
 import { serveKvApi } from '../raft/driver/api.js';
-import { KvStateMachine } from '../raft/driver/kv.js';
+import { ManagerState } from '../raft/driver/manager-state.js';
 import { RaftNode } from '../raft/driver/raft-node.js';
 import type { PeerAddress } from '../raft/driver/transport.js';
 
@@ -47,15 +47,15 @@ export async function runManager(o: ManagerCliOptions, emit: (e: Record<string, 
   const peers = parsePeers(o.peers, raftPort);
   const self = peers.find((p) => p.id === id);
   if (!self) throw new ConfigError('--peers', `manager ${id} is not in --peers: list every manager, this one included`);
-  const kv = new KvStateMachine();
+  const state = new ManagerState();
   const raft = new RaftNode({
-    id, clusterId: int(o.clusterId, '--cluster-id', 0, 0xffffffff), dataDir: o.dataDir, peers, bindHost: self.host, sm: kv,
+    id, clusterId: int(o.clusterId, '--cluster-id', 0, 0xffffffff), dataDir: o.dataDir, peers, bindHost: self.host, sm: state,
     ...(o.tickMs ? { tickMs: int(o.tickMs, '--tick-ms', 1, 10_000) } : {}),
     ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
     onRoleChange: (role, leader, term) => emit({ event: 'role', id, role, leader, term, at: Date.now() }),
   });
   await raft.start();
-  const api = await serveKvApi(raft, kv, {
+  const api = await serveKvApi(raft, state, {
     host: self.host, port: apiPort,
     apiUrlOf: (m) => {
       const p = peers.find((x) => x.id === m);

@@ -4,6 +4,9 @@
 //   PUT    /v1/kv/<key>            body = value    → 200 {"index":n}
 //   GET    /v1/kv/<key>[?stale=1]                  → 200 {"value":..,"index":n,"stale":false} | 404
 //   DELETE /v1/kv/<key>                            → 200 {"index":n}
+//   POST   /v1/tx                  body = a store transaction (JSON) → 200 {"index":n} | 4xx {code,...}
+//   GET    /v1/objects/<kind>[?stale=1]            → {"index":n,"items":[...]}  (node, network, service, task, pool)
+//   GET    /v1/objects/<kind>/<id>[?stale=1]       → the object | 404
 //   GET    /v1/status                              → the Raft status of this manager
 //   POST   /v1/leader?to=<id>                      → transfer leadership
 //
@@ -14,7 +17,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { VxmeshError, SetupError } from '../../../errors.js';
 import { NotLeaderError, ProposalDroppedError } from '../core/errors.js';
-import { encodeKvCommand, type KvResult, type KvStateMachine } from './kv.js';
+import { KINDS, StoreError, encodeTransaction, type ApplyResult, type Kind } from '../../store/index.js';
+import { encodeKvCommand, type KvResult } from './kv.js';
+import { CMD_KV, CMD_STORE, tagCommand, type ManagerState } from './manager-state.js';
 import type { RaftNode } from './raft-node.js';
 
 /** Implementation: largest value accepted (the store's objects are small). */
@@ -55,7 +60,19 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-export async function serveKvApi(raft: RaftNode, kv: KvStateMachine, o: ApiOptions): Promise<Server> {
+/** HTTP status for a store error code: the caller's mistake (4xx), never a server fault. */
+function storeStatus(code: string): number {
+  switch (code) {
+    case 'VXM_ERR_STORE_NOT_FOUND': return 404;
+    case 'VXM_ERR_STORE_CONFLICT': case 'VXM_ERR_STORE_EXISTS': case 'VXM_ERR_STORE_IN_USE': case 'VXM_ERR_STORE_EXHAUSTED': return 409;
+    case 'VXM_ERR_STORE_TOO_LARGE': return 413;
+    default: return 400;
+  }
+}
+
+export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOptions): Promise<Server> {
+  const kv = state.kv;
+  const store = state.store;
   const timeout = o.timeoutMs ?? 5000;
   const redirect = (res: ServerResponse, path: string, err: NotLeaderError): void => {
     const url = err.leader ? o.apiUrlOf(err.leader) : undefined;
@@ -72,6 +89,44 @@ export async function serveKvApi(raft: RaftNode, kv: KvStateMachine, o: ApiOptio
         raft.transferLeader(to);
         return send(res, 202, { to });
       }
+      if (url.pathname === '/v1/tx' && req.method === 'POST') {
+        let tx: unknown;
+        try {
+          tx = JSON.parse(await readBody(req));
+        } catch (err) {
+          if (err instanceof VxmeshError) throw err;
+          return send(res, 400, { code: 'VXM_ERR_STORE_INVALID', message: 'the body is not JSON: send {"requestId":...,"changes":[...]}' });
+        }
+        let cmd: Uint8Array;
+        try {
+          cmd = tagCommand(CMD_STORE, encodeTransaction(tx)); // schema-checked before it reaches the log
+        } catch (err) {
+          if (err instanceof StoreError) return send(res, storeStatus(err.code), { code: err.code, message: err.message, path: err.path });
+          throw err;
+        }
+        let r: { index: number; result: unknown };
+        try {
+          r = await raft.propose(cmd, timeout);
+        } catch (err) {
+          if (err instanceof NotLeaderError) return redirect(res, url.pathname, err);
+          if (err instanceof ProposalDroppedError) return send(res, 503, errorBody(err));
+          throw err;
+        }
+        const a = r.result as ApplyResult;
+        if (!a.ok) return send(res, storeStatus(a.error.code), { code: a.error.code, message: a.error.message, path: a.error.path, changeIndex: a.changeIndex, index: r.index });
+        return send(res, 200, { index: r.index, requestId: a.requestId, changes: a.events.length });
+      }
+      const ob = /^\/v1\/objects\/([a-z]+)(?:\/(.+))?$/.exec(url.pathname);
+      if (ob && req.method === 'GET') {
+        const kind = ob[1] as Kind;
+        if (!KINDS.includes(kind)) return send(res, 404, { code: 'VXM_ERR_NOT_FOUND', message: `no kind ${ob[1]}: use one of ${KINDS.join(', ')}` });
+        const stale = url.searchParams.get('stale') === '1' || url.searchParams.get('stale') === 'true';
+        if (!stale) await raft.readBarrier(timeout);
+        if (ob[2] === undefined) return send(res, 200, { ...store.list(kind), stale });
+        const obj = store.get(kind, decodeURIComponent(ob[2]));
+        if (!obj) return send(res, 404, { code: 'VXM_ERR_STORE_NOT_FOUND', message: `no ${kind} ${ob[2]}` });
+        return send(res, 200, obj);
+      }
       const m = /^\/v1\/kv\/(.+)$/.exec(url.pathname);
       if (!m) return send(res, 404, { code: 'VXM_ERR_NOT_FOUND', message: `no route ${req.method} ${url.pathname}: see /v1/kv/<key>, /v1/status` });
       const key = decodeURIComponent(m[1]!);
@@ -85,7 +140,7 @@ export async function serveKvApi(raft: RaftNode, kv: KvStateMachine, o: ApiOptio
       }
       if (req.method === 'PUT' || req.method === 'DELETE') {
         const value = req.method === 'PUT' ? await readBody(req) : '';
-        const cmd = req.method === 'PUT' ? encodeKvCommand({ op: 'put', key, value }) : encodeKvCommand({ op: 'delete', key });
+        const cmd = tagCommand(CMD_KV, req.method === 'PUT' ? encodeKvCommand({ op: 'put', key, value }) : encodeKvCommand({ op: 'delete', key }));
         let r: { index: number; result: unknown };
         try {
           r = await raft.propose(cmd, timeout);
