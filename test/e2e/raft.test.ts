@@ -155,6 +155,11 @@ test('3 managers: the cluster store through the API: schema-checked, versioned, 
   assert.ok(ok.index > made.index);
   const list = JSON.parse((await curl([`http://${addr(leader)}:2378/v1/objects/network`])).out) as { items: { labels: Record<string, string> }[] };
   assert.deepEqual(list.items.map((n) => n.labels), [{ a: 'b' }]);
+  // A watch from the create's index streams the create and the update, in order (curl stops it after 2 s).
+  const w = await curl(['-N', '-m', '2', `http://${addr(follower)}:2378/v1/watch?from=${made.index}&kinds=network`]);
+  const events = w.out.trim().split('\n').map((l) => JSON.parse(l) as { op: string; index: number; kind: string });
+  assert.deepEqual(events.map((e) => `${e.kind} ${e.op}`), ['network create', 'network update'], w.out);
+  assert.deepEqual(events.map((e) => e.index), [made.index, ok.index]);
 });
 
 test('3 managers: losing quorum fails writes with VXM_ERR_NO_QUORUM and marks reads stale; restarting restores; force-new-cluster recovers a survivor', { skip, timeout: 120_000 }, async () => {

@@ -7,6 +7,8 @@
 //   POST   /v1/tx                  body = a store transaction (JSON) → 200 {"index":n} | 4xx {code,...}
 //   GET    /v1/objects/<kind>[?stale=1]            → {"index":n,"items":[...]}  (node, network, service, task, pool)
 //   GET    /v1/objects/<kind>/<id>[?stale=1]       → the object | 404
+//   GET    /v1/watch?from=<index>[&kinds=a,b]      → changes from that index on, one JSON line each
+//                                                    (410 VXM_ERR_STORE_COMPACTED: list, then watch from its index + 1)
 //   GET    /v1/status                              → the Raft status of this manager
 //   POST   /v1/leader?to=<id>                      → transfer leadership
 //
@@ -115,6 +117,30 @@ export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOpti
         const a = r.result as ApplyResult;
         if (!a.ok) return send(res, storeStatus(a.error.code), { code: a.error.code, message: a.error.message, path: a.error.path, changeIndex: a.changeIndex, index: r.index });
         return send(res, 200, { index: r.index, requestId: a.requestId, changes: a.events.length });
+      }
+      if (url.pathname === '/v1/watch' && req.method === 'GET') {
+        const from = Number(url.searchParams.get('from') ?? store.appliedIndex + 1);
+        const kindsParam = url.searchParams.get('kinds');
+        const kinds = kindsParam ? kindsParam.split(',') : undefined;
+        if (kinds && kinds.some((k) => !KINDS.includes(k as Kind))) return send(res, 400, { code: 'VXM_ERR_BAD_REQUEST', message: `kinds: use some of ${KINDS.join(', ')}` });
+        let watcher: ReturnType<typeof store.watch>;
+        // The backlog may be written during watch(): the headers go with its first line.
+        res.statusCode = 200;
+        res.setHeader('content-type', 'application/x-ndjson');
+        try {
+          // Events stream from this manager's applied state (a follower lags the leader by a round trip at most).
+          watcher = store.watch(from, {
+            ...(kinds ? { filter: { kinds: kinds as Kind[] } } : {}),
+            onEvent: (e) => res.write(`${JSON.stringify(e)}\n`),
+            onError: (err) => res.end(`${JSON.stringify({ code: err.code, message: err.message })}\n`),
+          });
+        } catch (err) {
+          if (err instanceof StoreError) return send(res, err.code === 'VXM_ERR_STORE_COMPACTED' ? 410 : storeStatus(err.code), { code: err.code, message: err.message });
+          throw err;
+        }
+        if (!res.headersSent) res.flushHeaders();
+        req.on('close', () => watcher.close());
+        return;
       }
       const ob = /^\/v1\/objects\/([a-z]+)(?:\/(.+))?$/.exec(url.pathname);
       if (ob && req.method === 'GET') {
