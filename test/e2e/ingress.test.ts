@@ -122,9 +122,14 @@ test('a port bound to one host address answers there and nowhere else', { skip, 
 test('the overlay is not routable from outside: only published ports enter it', { skip, timeout: 30_000 }, async () => {
   const w = topo!;
   // Point a route at h1 for the overlay subnet, then try a task directly (its server listens on 8080).
-  await w.lab.exec(outside, ['ip', 'route', 'add', '10.0.1.0/24', 'via', hostUnderlay(0)]);
+  const route = await w.lab.exec(outside, ['ip', 'route', 'add', '10.0.1.0/24', 'via', hostUnderlay(0)]);
+  assert.equal(route.code, 0, route.stderr);
   const r = await fromOutside('10.0.1.2', 8080, 1);
   assert.notEqual(r.code, 0, 'a task was reachable from outside without a published port');
+  // It was the forward rule that stopped it (not a missing route): its drop counter moved.
+  const rules = await w.lab.exec(w.hosts[0]!.ns, ['nft', 'list', 'chain', 'inet', 'vxmesh', 'forward']);
+  const m = /counter packets (\d+) bytes \d+ drop comment "only published ports enter the overlay"/.exec(rules.stdout);
+  assert.ok(m && Number(m[1]) > 0, `no packet counted by the overlay's forward drop rule:\n${rules.stdout}`);
 });
 
 test('PROXY protocol v2: a relayed published port tells PROXY-aware backends the real client', { skip, timeout: 60_000 }, async () => {

@@ -130,3 +130,24 @@ export async function readTun(fd: number, keep: (p: Buffer) => boolean, done: (a
   }
   return all;
 }
+
+/**
+ * The end of a child-process scenario (run inside a test namespace): prints its result as one
+ * JSON line and exits 0; exits 1 on an error and 3 if it runs past 15 s.
+ */
+export function runScenario(run: () => Promise<unknown>): void {
+  const killer = setTimeout(() => {
+    console.error('scenario timed out');
+    process.exit(3);
+  }, 15_000);
+  run()
+    .then((r) => {
+      clearTimeout(killer);
+      process.stdout.write(JSON.stringify(r) + '\n');
+      process.exit(0);
+    })
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
+}

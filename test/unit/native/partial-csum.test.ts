@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { native, PV, readTun, setEntry, stats, statsDelta, type TunRead } from './harness.js';
+import { native, PV, readTun, runScenario, setEntry, stats, statsDelta, type TunRead } from './harness.js';
 import {
   Netns, hasNetnsSupport, l4ChecksumOk, patternBytes, refFold, refPseudo, tcpPacket, udpPacket, TCP_ACK, TCP_PSH,
   TCP_SYN,
@@ -746,18 +746,5 @@ test('(e) in-sequence partial-checksum segments are coalesced (coalesce=true) an
 if (process.argv[2] !== CHILD_FLAG) {
   defineTests();
 } else {
-  const killer = setTimeout(() => {
-    console.error('scenario timed out');
-    process.exit(3);
-  }, 15_000);
-  childMain(process.argv[3] ?? '', JSON.parse(process.argv[4] ?? '{}'))
-    .then((r) => {
-      clearTimeout(killer);
-      process.stdout.write(JSON.stringify(r) + '\n');
-      process.exit(0);
-    })
-    .catch((e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    });
+  runScenario(() => childMain(process.argv[3] ?? '', JSON.parse(process.argv[4] ?? '{}')));
 }

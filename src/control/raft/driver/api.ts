@@ -81,6 +81,17 @@ export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOpti
     if (url) return send(res, 307, errorBody(err), { location: `${url}${path}` });
     send(res, 503, { code: 'VXM_ERR_NO_QUORUM', message: 'no leader is known: an election is under way or a quorum of managers is unreachable; retry, and check the other managers' });
   };
+  /** Proposes `cmd`; on a follower or a full leader answers the request itself (307 / 503) and returns undefined. */
+  const propose = async (res: ServerResponse, path: string, cmd: Uint8Array): Promise<{ index: number; result: unknown } | undefined> => {
+    try {
+      return await raft.propose(cmd, timeout);
+    } catch (err) {
+      if (err instanceof NotLeaderError) redirect(res, path, err);
+      else if (err instanceof ProposalDroppedError) send(res, 503, errorBody(err));
+      else throw err;
+      return undefined;
+    }
+  };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     try {
@@ -106,14 +117,8 @@ export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOpti
           if (err instanceof StoreError) return send(res, storeStatus(err.code), { code: err.code, message: err.message, path: err.path });
           throw err;
         }
-        let r: { index: number; result: unknown };
-        try {
-          r = await raft.propose(cmd, timeout);
-        } catch (err) {
-          if (err instanceof NotLeaderError) return redirect(res, url.pathname, err);
-          if (err instanceof ProposalDroppedError) return send(res, 503, errorBody(err));
-          throw err;
-        }
+        const r = await propose(res, url.pathname, cmd);
+        if (!r) return;
         const a = r.result as ApplyResult;
         if (!a.ok) return send(res, storeStatus(a.error.code), { code: a.error.code, message: a.error.message, path: a.error.path, changeIndex: a.changeIndex, index: r.index });
         return send(res, 200, { index: r.index, requestId: a.requestId, changes: a.events.length });
@@ -167,14 +172,8 @@ export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOpti
       if (req.method === 'PUT' || req.method === 'DELETE') {
         const value = req.method === 'PUT' ? await readBody(req) : '';
         const cmd = tagCommand(CMD_KV, req.method === 'PUT' ? encodeKvCommand({ op: 'put', key, value }) : encodeKvCommand({ op: 'delete', key }));
-        let r: { index: number; result: unknown };
-        try {
-          r = await raft.propose(cmd, timeout);
-        } catch (err) {
-          if (err instanceof NotLeaderError) return redirect(res, url.pathname, err);
-          if (err instanceof ProposalDroppedError) return send(res, 503, errorBody(err));
-          throw err;
-        }
+        const r = await propose(res, url.pathname, cmd);
+        if (!r) return;
         const result = r.result as KvResult;
         if (!result.ok) return send(res, 409, { code: result.code, message: 'the command was refused by the state machine' });
         return send(res, 200, { index: r.index });

@@ -202,8 +202,16 @@ export class RaftNode {
   /** A linearizable read barrier: resolves once this node has applied everything committed before the call. */
   readBarrier(timeoutMs = 5000): Promise<number> {
     const ctx = randomBytes(8);
+    try {
+      this.node.readIndex(ctx);
+    } catch (err) {
+      // No leader to confirm against: the same answer as a read that times out.
+      const msg = err instanceof Error ? err.message : String(err);
+      return Promise.reject(new NoQuorumError(`raft: no leader to confirm the read (${msg}): a quorum of managers may be unreachable; read with stale=true to see this manager's possibly stale state`));
+    }
     const key = idKey(ctx);
     this.counters.readIndex++;
+    // The read state arrives in a later Ready (#schedule below), after this is registered.
     const p = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.#reads.findIndex((r) => r.ctx === key);
@@ -213,18 +221,6 @@ export class RaftNode {
       }, timeoutMs);
       this.#reads.push({ ctx: key, index: -1, resolve, reject, timer });
     });
-    try {
-      this.node.readIndex(ctx);
-    } catch (err) {
-      // No leader to confirm against: the same answer as a read that times out.
-      const i = this.#reads.findIndex((r) => r.ctx === key);
-      if (i >= 0) {
-        clearTimeout(this.#reads[i]!.timer);
-        this.#reads.splice(i, 1);
-      }
-      const msg = err instanceof Error ? err.message : String(err);
-      return Promise.reject(new NoQuorumError(`raft: no leader to confirm the read (${msg}): a quorum of managers may be unreachable; read with stale=true to see this manager's possibly stale state`));
-    }
     this.#schedule();
     return p;
   }
