@@ -100,6 +100,8 @@ export interface SimOptions {
    * catches up until a later snapshot happens to be taken. See README.md.
    */
   snapshotOnJoin?: boolean;
+  /** RaftConfig.piggybackCommit; default true, as the manager driver runs. */
+  piggybackCommit?: boolean;
   /** Every seed loses messages silently (needs faults.silentLoss); default: half of them. */
   forceSilentLoss?: boolean;
 }
@@ -224,6 +226,7 @@ class Manager {
     cfg.applied = this.applied;
     cfg.snapshotChunkBytes = sim.snapshotChunkBytes;
     cfg.snapshotTimeoutTicks = 40; // 1 s: a lost chunk restarts the transfer within a run
+    cfg.piggybackCommit = o.piggybackCommit !== false;
     this.node = new RawNode(cfg);
     const log = this.node.raft.log;
     this.logView = { term: (i) => log.term(i), lastIndex: () => log.lastIndex() };

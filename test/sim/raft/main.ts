@@ -4,6 +4,8 @@
 //                       [--clients 4] [--keys 3] [--no-<fault> ...] [--silent-loss] [--json PATH|--no-json]
 //
 // --silent-loss: every seed loses messages without reporting them (default: half of the seeds).
+// --eager-commit: leaders announce each new commit index at once (etcd raft) instead of on the
+// next MsgApp or heartbeat (piggybackCommit, what the manager driver runs).
 //
 // (until that script exists: node dist/test/sim/raft/main.js <same flags>). Runs the seeds,
 // prints a summary table, writes JSON to bench/results/raft-sim-<time>.json and, for every
@@ -18,7 +20,7 @@ import { allFaults, FAULT_NAMES, runSeed, type FaultSwitches, type SeedResult, t
 
 const USAGE = `usage: sim:raft [--seeds N | --seed S] [--from F] [--nodes 3|5] [--duration-ms MS] [--clients K] [--keys K]
        [--no-${FAULT_NAMES.map(kebab).join(' | --no-')}] [--silent-loss (all seeds)]
-       [--no-snapshot-on-join] [--unsafe stale-reads|no-fsync] [--json PATH | --no-json] [--quiet]`;
+       [--no-snapshot-on-join] [--eager-commit] [--unsafe stale-reads|no-fsync] [--json PATH | --no-json] [--quiet]`;
 
 function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -35,7 +37,7 @@ function main(argv: string[]): number {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     seeds: { type: 'string' }, seed: { type: 'string' }, from: { type: 'string' }, nodes: { type: 'string' },
     'duration-ms': { type: 'string' }, clients: { type: 'string' }, keys: { type: 'string' }, unsafe: { type: 'string' },
-    json: { type: 'string' }, 'no-json': { type: 'boolean' }, 'silent-loss': { type: 'boolean' }, 'no-snapshot-on-join': { type: 'boolean' }, quiet: { type: 'boolean' },
+    json: { type: 'string' }, 'no-json': { type: 'boolean' }, 'silent-loss': { type: 'boolean' }, 'no-snapshot-on-join': { type: 'boolean' }, 'eager-commit': { type: 'boolean' }, quiet: { type: 'boolean' },
     help: { type: 'boolean' },
   };
   for (const f of FAULT_NAMES) options[`no-${kebab(f)}`] = { type: 'boolean' };
@@ -59,6 +61,8 @@ function main(argv: string[]): number {
   }
   const snapshotOnJoin = values['no-snapshot-on-join'] !== true;
   if (!snapshotOnJoin) replayFlags.push('--no-snapshot-on-join');
+  const piggybackCommit = values['eager-commit'] !== true;
+  if (!piggybackCommit) replayFlags.push('--eager-commit');
   const nodes = int(values['nodes'], '--nodes', 3);
   if (nodes > 7) throw new Error('--nodes supports 1..7 managers');
   const durationMs = int(values['duration-ms'], '--duration-ms', 10_000);
@@ -86,7 +90,7 @@ function main(argv: string[]): number {
   const t0 = performance.now();
   let lastReport = t0;
   for (const seed of seeds) {
-    const opts: SimOptions = { seed, nodes, durationMs, clients, keys, faults, snapshotOnJoin, forceSilentLoss, ...(unsafe ? { unsafe: unsafe as SimOptions['unsafe'] } : {}) };
+    const opts: SimOptions = { seed, nodes, durationMs, clients, keys, faults, snapshotOnJoin, piggybackCommit, forceSilentLoss, ...(unsafe ? { unsafe: unsafe as SimOptions['unsafe'] } : {}) };
     const r = runSeed(opts);
     results.push(r);
     if (!r.ok) {
@@ -123,7 +127,7 @@ function main(argv: string[]): number {
     const file = typeof values['json'] === 'string' ? values['json'] : join(here, '..', '..', '..', '..', 'bench', 'results', `raft-sim-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify({
-      command: `sim:raft ${argv.join(' ')}`, nodes, durationMs, clients, keys, faults, snapshotOnJoin, forceSilentLoss, unsafe: unsafe ?? null,
+      command: `sim:raft ${argv.join(' ')}`, nodes, durationMs, clients, keys, faults, snapshotOnJoin, piggybackCommit, forceSilentLoss, unsafe: unsafe ?? null,
       seeds: results.length, failed: failures.map((r) => ({ seed: r.seed, kind: r.failure!.kind, message: r.failure!.message })),
       wallMs, seedsPerSecond: (results.length * 1000) / wallMs, checkMs: checks,
       totals: {

@@ -529,7 +529,9 @@ export class Raft {
       }
       if (this.maybeCommit()) {
         this.releasePendingReadIndexMessages();
-        this.bcastAppend();
+        // With piggybackCommit the commit index goes out with the next MsgApp or heartbeat.
+        if (!this.cfg.piggybackCommit) this.bcastAppend();
+        else if (oldPaused) this.sendAppend(m.from);
       } else if (oldPaused) {
         this.sendAppend(m.from);
       }
@@ -988,7 +990,7 @@ export class Raft {
     if (self === undefined) return;
     if (self.maybeUpdate(Math.min(this.stableLastIndex(), this.log.lastIndex())) && this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      if (!this.cfg.piggybackCommit) this.bcastAppend();
     }
   }
 

@@ -55,7 +55,7 @@ export interface RaftNodeOptions {
 const CATCH_UP_ENTRIES = 5000;
 /** Implementation: etcd's default SnapshotCount is 100000; the cluster store is small, snapshot more often. */
 const DEFAULT_SNAPSHOT_EVERY = 10000;
-/** Protocol (ours): entry payload envelope version, then an 8-byte request id. */
+/** Protocol (ours): entry payload envelope version, then an 8-byte request id (the proposer's epoch and sequence number). */
 const ENVELOPE_V1 = 1;
 
 interface Pending {
@@ -65,15 +65,12 @@ interface Pending {
 }
 
 interface PendingRead {
-  ctx: string;
+  /** The sequence number in the read's context (see #pending). */
+  ctx: number;
   index: number; // -1 until the read state arrives
   resolve: (index: number) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
-}
-
-function idKey(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }
 
 /** The core's Storage shape over RaftStorage; optionally overriding the configuration once (force-new-cluster). */
@@ -102,7 +99,14 @@ export class RaftNode {
   #role = 'StateFollower';
   #leader = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #pending = new Map<string, Pending>();
+  /**
+   * Proposals waiting to be applied here, by sequence number. A proposal's request id is this
+   * process's random epoch and that number, so an entry proposed by another manager, or by an
+   * earlier run of this one, never resolves a pending write (no random bytes per proposal).
+   */
+  readonly #pending = new Map<number, Pending>();
+  readonly #epoch = randomBytes(4).readUInt32BE(0);
+  #nextSeq = 0;
   readonly #reads: PendingRead[] = [];
   readonly #o: RaftNodeOptions;
   #closed = false;
@@ -116,7 +120,7 @@ export class RaftNode {
   constructor(o: RaftNodeOptions) {
     this.#o = o;
     this.id = o.id;
-    this.storage = RaftStorage.open(o.dataDir, new NodeFs());
+    this.storage = RaftStorage.open(o.dataDir, new NodeFs(), { preallocate: true });
     const st = this.storage.initialState();
     const snap = this.storage.snapshot();
     if (st.hardState.term === 0 && snap.meta.index === 0 && this.storage.lastIndex() === 0) {
@@ -142,6 +146,9 @@ export class RaftNode {
     }
     const cfg = defaultRaftConfig(o.id, coreStorage(this.storage, forced), (n) => randomInt(n));
     cfg.applied = this.#applied;
+    // Commit notices ride on the next MsgApp or heartbeat (config.ts: one message and one
+    // follower WAL write fewer per write).
+    cfg.piggybackCommit = true;
     // The old managers' ids are never reused (swarm: they rejoin as new managers).
     if (forced) cfg.removedIds = removed;
     this.node = new RawNode(cfg);
@@ -151,6 +158,7 @@ export class RaftNode {
       self: o.id, clusterId: o.clusterId, bindHost: o.bindHost, port: self.port,
       peers: o.forceNewCluster ? [self] : o.peers,
       onMessage: (from, bytes) => this.#onMessage(from, bytes),
+      onBatchEnd: () => this.#schedule(),
       onUnreachable: (peer) => this.node.reportUnreachable(peer),
     });
   }
@@ -179,21 +187,22 @@ export class RaftNode {
 
   /** Proposes a command; resolves with its index and the state machine's result once applied here. */
   propose(payload: Uint8Array, timeoutMs = 5000): Promise<{ index: number; result: unknown }> {
-    const rid = randomBytes(8);
+    const seq = (this.#nextSeq = (this.#nextSeq + 1) >>> 0);
     const data = new Uint8Array(9 + payload.length);
+    const dv = new DataView(data.buffer);
     data[0] = ENVELOPE_V1;
-    data.set(rid, 1);
+    dv.setUint32(1, this.#epoch);
+    dv.setUint32(5, seq);
     data.set(payload, 9);
     this.node.propose(data); // throws NotLeaderError / ProposalDroppedError synchronously
     this.counters.proposals++;
-    const key = idKey(rid);
     const p = new Promise<{ index: number; result: unknown }>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(key);
+        this.#pending.delete(seq);
         this.counters.timeouts++;
         reject(new NoQuorumError(`raft: the write was not committed within ${timeoutMs} ms: no quorum of managers is reachable (it may still be applied if one returns)`));
       }, timeoutMs);
-      this.#pending.set(key, { resolve, reject, timer });
+      this.#pending.set(seq, { resolve, reject, timer });
     });
     this.#schedule();
     return p;
@@ -201,7 +210,11 @@ export class RaftNode {
 
   /** A linearizable read barrier: resolves once this node has applied everything committed before the call. */
   readBarrier(timeoutMs = 5000): Promise<number> {
-    const ctx = randomBytes(8);
+    const seq = (this.#nextSeq = (this.#nextSeq + 1) >>> 0);
+    const ctx = new Uint8Array(8);
+    const dv = new DataView(ctx.buffer);
+    dv.setUint32(0, this.#epoch);
+    dv.setUint32(4, seq);
     try {
       this.node.readIndex(ctx);
     } catch (err) {
@@ -209,7 +222,7 @@ export class RaftNode {
       const msg = err instanceof Error ? err.message : String(err);
       return Promise.reject(new NoQuorumError(`raft: no leader to confirm the read (${msg}): a quorum of managers may be unreachable; read with stale=true to see this manager's possibly stale state`));
     }
-    const key = idKey(ctx);
+    const key = seq;
     this.counters.readIndex++;
     // The read state arrives in a later Ready (#schedule below), after this is registered.
     const p = new Promise<number>((resolve, reject) => {
@@ -264,8 +277,8 @@ export class RaftNode {
       this.counters.badMessages++;
       return;
     }
+    // The Ready runs once the whole socket read is stepped (onBatchEnd).
     this.node.step(d.msg);
-    this.#schedule();
   }
 
   /**
@@ -311,7 +324,10 @@ export class RaftNode {
       // fsyncs overlap the leader's, and the core counts the leader's own copy for commit only
       // in advance(), after the write. Everything else waits for the write.
       const leading = node.raft.role === Role.Leader;
-      if (leading) for (const m of rd.messages) if (m.type === MessageType.App) this.transport.send(m.to, encodeMessage(m));
+      if (leading) {
+        for (const m of rd.messages) if (m.type === MessageType.App) this.transport.send(m.to, encodeMessage(m));
+        this.transport.flush();
+      }
       // 1. persist
       if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0 || rd.hardState) this.storage.save(rd.hardState, rd.entries, { sync: false });
@@ -349,6 +365,9 @@ export class RaftNode {
   #finish(rd: Ready, leading: boolean): void {
     // 2. send
     for (const m of rd.messages) if (!(leading && m.type === MessageType.App)) this.transport.send(m.to, encodeMessage(m));
+    // A leader's answers to clients go first (the commit notices follow at the check phase);
+    // a follower's acknowledgements are what the leader waits for.
+    if (!leading) this.transport.flush();
     // 3. apply
     if (rd.snapshot) {
       this.#o.sm.restore(rd.snapshot.data);
@@ -358,8 +377,12 @@ export class RaftNode {
     for (const e of rd.committedEntries) this.#apply(e);
     // 4. reads
     for (const rs of rd.readStates) {
-      const key = idKey(rs.requestCtx);
-      const r = this.#reads.find((x) => x.ctx === key);
+      const c = rs.requestCtx;
+      if (c.length !== 8) continue;
+      const dv = new DataView(c.buffer, c.byteOffset, 8);
+      if (dv.getUint32(0) !== this.#epoch) continue;
+      const seq = dv.getUint32(4);
+      const r = this.#reads.find((x) => x.ctx === seq);
       if (r) r.index = rs.index;
     }
     if (rd.softState) {
@@ -388,9 +411,12 @@ export class RaftNode {
     }
     if (e.data.length < 9 || e.data[0] !== ENVELOPE_V1) return; // the leader's empty entry, or not ours
     const result = this.#o.sm.apply(e.index, e.data.subarray(9));
-    const p = this.#pending.get(idKey(e.data.subarray(1, 9)));
+    const dv = new DataView(e.data.buffer, e.data.byteOffset, 9);
+    if (dv.getUint32(1) !== this.#epoch) return;
+    const seq = dv.getUint32(5);
+    const p = this.#pending.get(seq);
     if (p) {
-      this.#pending.delete(idKey(e.data.subarray(1, 9)));
+      this.#pending.delete(seq);
       clearTimeout(p.timer);
       p.resolve({ index: e.index, result });
     }

@@ -56,6 +56,16 @@ export interface WalOptions {
    * Default 64 MiB. Must exceed the largest entry the core proposes plus 24 bytes.
    */
   maxRecordBytes?: number;
+  /**
+   * Extend each new segment to `segmentBytes` (a sparse ftruncate) before writing to it, as etcd
+   * preallocates its 64 MiB segments. Appends then leave the file size alone, so fdatasync
+   * flushes the data (and a block allocation once per filesystem block) without a journal
+   * commit for the size on every write: on ext4 with three managers syncing at once this cut
+   * the fdatasync p50 from ~250 to ~175 µs. Replay treats zeros after the last record as the
+   * end of the log. Default false (MemFs copies the whole file on every sync); the Raft driver
+   * turns it on for the real disk.
+   */
+  preallocate?: boolean;
   /** Caller metadata written in every segment header (e.g. cluster and node id). Default empty. */
   metadata?: Uint8Array;
   /**
@@ -67,6 +77,8 @@ export interface WalOptions {
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
+/** Implementation: unsynced records held in memory before they are written anyway. */
+const HOLD_BACK_BYTES = 64 * 1024;
 
 export interface WalCounters {
   /** Bytes cut off the last segment on open (torn tail). */
@@ -149,6 +161,9 @@ export class Wal {
   private size = 0;
   private salt = 0;
   private readonly rec = new RecordBuffer();
+  private readonly preallocate: boolean;
+  /** `rec` holds unsynced records not yet written (see save). */
+  private unwritten = false;
   /** Last entry index written (hint for segment names). */
   private lastIndex = 0;
   private hardState: HardState = { ...EMPTY_HARD_STATE };
@@ -160,6 +175,7 @@ export class Wal {
     opts: WalOptions,
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.preallocate = opts.preallocate ?? false;
     this.maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.metadata = opts.metadata ?? new Uint8Array(0);
     this.randomU32 = opts.randomU32 ?? (() => randomBytes(4).readUInt32LE(0));
@@ -237,6 +253,9 @@ export class Wal {
         if (off >= buf.length) break;
         const r = readRecord(buf, view, off, header.salt, this.maxRecordBytes);
         if (!r) {
+          // Zeros to the end: preallocated space never written (a segment cut early, e.g. after
+          // segmentBytes changed, keeps its zeros; a missing entry there shows as a gap below).
+          if (isAllZero(buf, off)) break;
           if (!isLast || this.findValidAfter(buf, view, off, header.salt)) {
             throw new WalCorruptError(file, off, 'record fails its checksum or framing');
           }
@@ -247,14 +266,14 @@ export class Wal {
         off += r.size;
       }
       activeEnd = off;
-      if (isLast) {
-        if (off < buf.length) {
-          this.counters.tornTailBytesTruncated += buf.length - off;
-          const fd = fs.openWrite(file, false);
-          fs.ftruncate(fd, off);
-          fs.fdatasync(fd);
-          fs.close(fd);
-        }
+      if (isLast && off < buf.length && !isAllZero(buf, off)) {
+        // A torn record: cut it off (which also zeroes it if the segment is extended again).
+        this.counters.tornTailBytesTruncated += buf.length - off;
+        const fd = fs.openWrite(file, false);
+        fs.ftruncate(fd, off);
+        if (this.preallocate) fs.ftruncate(fd, Math.max(off, this.segmentBytes));
+        fs.fdatasync(fd);
+        fs.close(fd);
       }
     }
     if (dirty) fs.fsyncDir(this.dir);
@@ -371,6 +390,7 @@ export class Wal {
     // Write the head to a temp name and rename it into place so a segment never exists without
     // a durable header (etcd gets the same from its file pipeline of preallocated temp files).
     const fd = fs.openWrite(tmp, true);
+    if (this.preallocate) fs.ftruncate(fd, this.segmentBytes);
     fs.write(fd, rec.bytes(), 0);
     fs.fdatasync(fd);
     fs.rename(tmp, this.path(name));
@@ -395,6 +415,7 @@ export class Wal {
 
   private writeRecords(sync: boolean): void {
     const bytes = this.rec.bytes();
+    this.unwritten = false;
     this.fs.write(this.fd, bytes, this.size);
     this.size += bytes.length;
     if (this.size >= this.segmentBytes) {
@@ -405,22 +426,34 @@ export class Wal {
     }
   }
 
+  /** Write records held back by an unsynced save. */
+  private writeHeldBack(): void {
+    if (this.unwritten) this.writeRecords(false);
+  }
+
   /**
    * Persist entries then the hard state (null: unchanged) in one write, then fdatasync when
    * `sync`. Entries go first so a torn write can never leave a commit index pointing past the
    * entries. Use `mustSync` (types.ts) to decide `sync`: the Raft driver must not send the
    * Ready's messages until a synced save returned.
+   *
+   * An unsynced save of a hard state alone is held in memory and written with the next save
+   * of entries, sync(), syncAsync(), a snapshot marker or close() (or once HOLD_BACK_BYTES pile
+   * up), as etcd's WAL encoder buffers until its next sync: one write(2) fewer on the commit
+   * path. A crash may lose it either way: the Raft driver saves a hard state unsynced only when
+   * its commit index alone changed (mustSync), and Raft recomputes that from a quorum.
    */
   save(hs: HardState | null, entries: readonly Entry[], opts: { sync: boolean }): void {
     if (this.fd < 0) throw new RaftStorageError('VXM_ERR_WAL_STATE', 'save raft WAL: the WAL is closed');
     if (hs === null && entries.length === 0) return;
     const rec = this.rec;
-    rec.reset();
+    if (!this.unwritten) rec.reset();
     for (const e of entries) rec.addEntry(e, this.salt);
     if (hs) rec.addHardState(hs, this.salt);
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
     if (hs) this.hardState = { ...hs };
-    this.writeRecords(opts.sync);
+    if (opts.sync || entries.length > 0 || rec.len >= HOLD_BACK_BYTES) this.writeRecords(opts.sync);
+    else this.unwritten = true;
   }
 
   /**
@@ -430,7 +463,7 @@ export class Wal {
   saveSnapshot(meta: SnapshotMeta, logReplaced: boolean): void {
     if (this.fd < 0) throw new RaftStorageError('VXM_ERR_WAL_STATE', 'save raft WAL: the WAL is closed');
     const rec = this.rec;
-    rec.reset();
+    if (!this.unwritten) rec.reset();
     rec.addSnapshot(meta, this.salt);
     this.lastSnapshot = meta;
     if (logReplaced || meta.index > this.lastIndex) this.lastIndex = meta.index;
@@ -439,6 +472,7 @@ export class Wal {
 
   /** fdatasync the active segment. */
   sync(): void {
+    this.writeHeldBack();
     this.fs.fdatasync(this.fd);
     this.counters.syncs++;
   }
@@ -449,6 +483,7 @@ export class Wal {
    */
   syncAsync(done: (err: Error | null) => void): void {
     const fs = this.fs;
+    this.writeHeldBack();
     if (!fs.fdatasyncAsync) {
       this.sync();
       done(null);
@@ -486,6 +521,7 @@ export class Wal {
 
   close(): void {
     if (this.fd >= 0) {
+      this.writeHeldBack();
       this.fs.fdatasync(this.fd);
       this.fs.close(this.fd);
       this.fd = -1;
@@ -494,7 +530,13 @@ export class Wal {
 }
 
 function isAllZero(buf: Uint8Array, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  // Word-wise over the aligned middle: a preallocated segment has megabytes of zeros to check.
+  let i = from;
+  for (; i < buf.length && (buf.byteOffset + i) % 4 !== 0; i++) if (buf[i] !== 0) return false;
+  const words = (buf.length - i) >>> 2;
+  const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+  for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
+  for (i += words * 4; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
 }
 

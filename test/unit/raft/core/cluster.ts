@@ -1,7 +1,7 @@
 // A minimal in-test cluster for paper and randomized tests: RawNodes over MemoryStorage with
 // a router that can drop messages and crash nodes. Deterministic given the seed.
 
-import { defaultRaftConfig } from '../../../../src/control/raft/core/config.js';
+import { defaultRaftConfig, type RaftConfig } from '../../../../src/control/raft/core/config.js';
 import { decodeConfChange } from '../../../../src/control/raft/core/codec.js';
 import { MemoryStorage } from '../../../../src/control/raft/core/memory-storage.js';
 import { RawNode } from '../../../../src/control/raft/core/raw-node.js';
@@ -22,7 +22,7 @@ export class Cluster {
   nodes = new Map<number, CNode>();
   queue: Message[] = [];
   dropRate = 0;
-  constructor(readonly ids: number[], readonly rand: () => number) {
+  constructor(readonly ids: number[], readonly rand: () => number, readonly tweak?: (cfg: RaftConfig) => void) {
     for (const id of ids) {
       const storage = new MemoryStorage({ voters: ids, learners: [] });
       this.nodes.set(id, { id, storage, node: null, applied: [] });
@@ -33,6 +33,7 @@ export class Cluster {
     const n = this.nodes.get(id)!;
     const cfg = defaultRaftConfig(id, n.storage, (m) => Math.floor(this.rand() * m));
     cfg.applied = 0;
+    this.tweak?.(cfg);
     n.applied = [];
     n.node = new RawNode(cfg);
   }

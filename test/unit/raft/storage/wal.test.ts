@@ -82,14 +82,67 @@ test('a log cut at every byte offset of its last 3 records recovers exactly the 
   }
 });
 
-test('zeroed space after the last record (preallocation) is a torn tail', () => {
+test('zeroed space after the last record (preallocation) ends the log: kept, written into, replayed', () => {
   const { bytes, name, ends } = buildLog(4);
   const padded = new Uint8Array(bytes.length + 4096);
   padded.set(bytes);
   const fs = fsWithSegment(name, padded);
-  const { replay } = openWal(DIR, fs);
+  const { wal, replay } = openWal(DIR, fs);
   assert.equal(replay.entries.length, 4);
-  assert.equal(fs.fileSize(`${DIR}/${name}`), ends[4]);
+  assert.equal(fs.fileSize(`${DIR}/${name}`), padded.length, 'the preallocated zeros stay');
+  assert.equal(wal.counters.tornTailBytesTruncated, 0, 'zeros are not a torn record');
+  wal.save(null, [entry(5, 2)], { sync: true });
+  wal.close();
+  assert.equal(fs.fileSize(`${DIR}/${name}`), padded.length, 'the append went into the zeros');
+  assert.ok(ends[4]! < padded.length);
+  const again = openWal(DIR, fs);
+  assert.deepEqual(again.replay.entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 1], [4, 1], [5, 2]]);
+});
+
+test('preallocate: segments are extended to segmentBytes, and a torn record inside the zeros is cut at every byte offset', () => {
+  const SEG = 8192;
+  const fs = new MemFs();
+  const { wal } = openWal(DIR, fs, { randomU32: saltSource(), preallocate: true, segmentBytes: SEG });
+  const name = wal.segmentNames()[0]!;
+  assert.equal(fs.fileSize(`${DIR}/${name}`), SEG, 'the new segment is preallocated');
+  const ends: number[] = [];
+  for (let i = 1; i <= 6; i++) {
+    wal.save(null, [entry(i, 1, 'y'.repeat(i * 5))], { sync: true });
+    ends.push(fs.readFile(`${DIR}/${name}`).findLastIndex((b) => b !== 0) + 1);
+  }
+  wal.close();
+  assert.equal(fs.fileSize(`${DIR}/${name}`), SEG, 'appends do not change the size');
+  const full = fs.readFile(`${DIR}/${name}`);
+  // Each cut keeps the bytes before it and zeros after it, as a crash in mid-write can leave.
+  for (let cut = ends[2]!; cut <= ends[5]!; cut++) {
+    const img = new Uint8Array(SEG);
+    img.set(full.subarray(0, cut));
+    const f2 = fsWithSegment(name, img);
+    const complete = ends.filter((e) => e <= cut).length;
+    const r = openWal(DIR, f2, { preallocate: true, segmentBytes: SEG });
+    assert.deepEqual(r.replay.entries.map((e) => e.index), range(1, complete, 1).map((e) => e.index), `cut at ${cut}`);
+    assert.equal(f2.fileSize(`${DIR}/${name}`), SEG, `still preallocated after repair (cut ${cut})`);
+    r.wal.save(null, [entry(complete + 1, 2)], { sync: true });
+    r.wal.close();
+    const again = openWal(DIR, f2);
+    assert.equal(again.replay.entries.length, complete + 1, `append after repair replays (cut ${cut})`);
+    assert.equal(again.replay.entries[complete]!.term, 2);
+  }
+});
+
+test('preallocate: a segment cut before its zeros were used (segmentBytes lowered) still replays, and cuts continue', () => {
+  const fs = new MemFs();
+  const a = openWal(DIR, fs, { randomU32: saltSource(), preallocate: true, segmentBytes: 64 * 1024 });
+  a.wal.save(hs(1, 1, 2), range(1, 3, 1), { sync: true });
+  a.wal.close();
+  // Reopened with smaller segments: the first (mostly zeros) segment is cut on the next write.
+  const b = openWal(DIR, fs, { randomU32: saltSource(3), preallocate: true, segmentBytes: 1024 });
+  for (let i = 4; i <= 40; i++) b.wal.save(null, [entry(i, 1, 'z'.repeat(40))], { sync: true });
+  assert.ok(b.wal.segmentNames().length >= 3, `segments: ${b.wal.segmentNames().join(' ')}`);
+  b.wal.close();
+  const c = openWal(DIR, fs, { preallocate: true, segmentBytes: 1024 });
+  assert.deepEqual(c.replay.entries.map((e) => e.index), range(1, 40, 1).map((e) => e.index));
+  assert.deepEqual(c.replay.hardState, hs(1, 1, 2));
 });
 
 test('a flipped bit in a middle record is refused with VXM_ERR_WAL_CORRUPT naming file and offset', () => {
@@ -241,4 +294,41 @@ test('an interrupted release (a segment gap) finishes the release instead of fai
   assert.deepEqual(fs.readdir(DIR), names.slice(2));
   assert.equal(replay.snapshot!.index, 30);
   assert.equal(replay.entries[replay.entries.length - 1]!.index, 40);
+});
+
+test('an unsynced save of a hard state alone is held back until the next entries, sync or close', () => {
+  const fs = new MemFs();
+  const { wal } = openWal(DIR, fs, { randomU32: saltSource() });
+  const name = `${DIR}/${wal.segmentNames()[0]!}`;
+  wal.save(hs(1, 1, 0), range(1, 2, 1), { sync: true });
+  const size = fs.fileSize(name);
+  wal.save(hs(1, 1, 2), [], { sync: false }); // the commit index moved: no write(2) yet
+  assert.equal(fs.fileSize(name), size, 'held in memory');
+  fs.crash(seededRng(1), { keepUnsynced: true });
+  assert.deepEqual(openWal(DIR, fs).replay.hardState, hs(1, 1, 0), 'a crash loses only the commit index');
+
+  const fs2 = new MemFs();
+  const a = openWal(DIR, fs2, { randomU32: saltSource() });
+  a.wal.save(hs(1, 1, 0), range(1, 2, 1), { sync: true });
+  a.wal.save(hs(1, 1, 1), [], { sync: false });
+  a.wal.save(hs(1, 1, 2), [], { sync: false });
+  a.wal.save(null, range(3, 3, 1), { sync: true }); // written together, in order, before the entry
+  const b = openWal(DIR, fs2);
+  assert.deepEqual(b.replay.hardState, hs(1, 1, 2));
+  assert.deepEqual(b.replay.entries.map((e) => e.index), [1, 2, 3]);
+
+  const fs3 = new MemFs();
+  const c = openWal(DIR, fs3, { randomU32: saltSource() });
+  c.wal.save(hs(1, 1, 0), range(1, 2, 1), { sync: true });
+  c.wal.save(hs(1, 1, 2), [], { sync: false });
+  c.wal.sync();
+  fs3.crash(seededRng(2), { keepUnsynced: false });
+  assert.deepEqual(openWal(DIR, fs3).replay.hardState, hs(1, 1, 2), 'sync() writes what was held back');
+
+  const fs4 = new MemFs();
+  const d = openWal(DIR, fs4, { randomU32: saltSource() });
+  d.wal.save(hs(1, 1, 2), range(1, 2, 1), { sync: true });
+  d.wal.save(hs(1, 1, 2), [], { sync: false });
+  d.wal.close();
+  assert.deepEqual(openWal(DIR, fs4).replay.hardState, hs(1, 1, 2), 'close() writes it');
 });

@@ -84,8 +84,14 @@ test('raft sim: a learner joins, is promoted and the cluster keeps every check (
 test('raft sim: without snapshot-on-join (driver before 330b521) a late member never catches up, and the sim says so', () => {
   // The leader sends its newest stored snapshot, whose configuration predates the new learner;
   // the core refuses it (raft.ts restore, as etcd raft does). Detected as a liveness failure.
-  const r = runSeed(opts(83, { snapshotOnJoin: false }));
-  assert.ok(runSeed(opts(83)).ok, 'seed 83 passes with snapshot-on-join');
+  // Seed 83 with etcd's eager commit notices; seed 119 with piggybacked ones (the driver's).
+  const eager = runSeed(opts(83, { snapshotOnJoin: false, piggybackCommit: false }));
+  assert.ok(runSeed(opts(83, { piggybackCommit: false })).ok, 'seed 83 passes with snapshot-on-join');
+  assert.equal(eager.ok, false);
+  assert.equal(eager.failure!.kind, 'liveness');
+  assert.match(eager.failure!.message, /learners 4/);
+  const r = runSeed(opts(119, { snapshotOnJoin: false }));
+  assert.ok(runSeed(opts(119)).ok, 'seed 119 passes with snapshot-on-join');
   assert.equal(r.ok, false);
   assert.equal(r.failure!.kind, 'liveness');
   assert.match(r.failure!.message, /learners 4/);
