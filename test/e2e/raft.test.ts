@@ -162,7 +162,7 @@ test('3 managers: the cluster store through the API: schema-checked, versioned, 
   assert.deepEqual(events.map((e) => e.index), [made.index, ok.index]);
 });
 
-test('3 managers: losing quorum fails writes with VXM_ERR_NO_QUORUM and marks reads stale; restarting restores; force-new-cluster recovers a survivor', { skip, timeout: 120_000 }, async () => {
+test('3 managers: losing quorum fails writes with VXM_ERR_NO_QUORUM and marks reads stale; restarting restores; force-new-cluster recovers a survivor, and new managers join it', { skip, timeout: 180_000 }, async () => {
   const ids = [1, 2, 3];
   const alive = ids.filter((i) => managers.get(i)!.proc?.running);
   assert.equal(alive.length, 2, 'the previous test leaves two managers');
@@ -207,6 +207,43 @@ test('3 managers: losing quorum fails writes with VXM_ERR_NO_QUORUM and marks re
   assert.equal(old.value, '5');
   const net = JSON.parse((await curl([`http://${addr(keep)}:2378/v1/objects/network/n1`])).out) as { name: string };
   assert.equal(net.name, 'web-net', 'the cluster store survived force-new-cluster');
+
+  // Back to three managers: two fresh ones (ids 4 and 5) start with --join and the survivor,
+  // now leader, adds them (learner, catch-up, voter).
+  const member = (host: number, body: unknown) => curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', JSON.stringify(body), `http://${addr(host)}:2378/v1/members`]);
+  for (const n of [4, 5]) {
+    const j = start(n, [keep, n], '3', ['--join']);
+    await j.waitForLine((l) => l.includes('"event":"ready"'), 20_000);
+    const t = Date.now();
+    const add = await member(keep, { id: n, host: addr(n) });
+    assert.match(add.out, /"index"/, `adding manager ${n}: ${add.out}`);
+    process.stdout.write(`# manager ${n} added (learner, caught up, voter) in ${Date.now() - t} ms\n`);
+  }
+  const ms = JSON.parse((await curl([`http://${addr(keep)}:2378/v1/members`])).out) as { members: { id: number; role: string; host: string }[] };
+  assert.deepEqual(ms.members.map((m) => `${m.id} ${m.role} ${m.host}`).sort(), [`${keep} voter ${addr(keep)}`, `4 voter ${addr(4)}`, `5 voter ${addr(5)}`]);
+  // The new managers hold the whole state: read linearizably from manager 4.
+  const r4 = JSON.parse((await curl([`http://${addr(4)}:2378/v1/kv/q`])).out) as { value: string };
+  assert.equal(r4.value, 'v4');
+  // An id removed by force-new-cluster is never reused.
+  const gone = ids.find((i) => i !== keep)!;
+  const reuse = JSON.parse((await member(keep, { id: gone, host: addr(gone) })).out) as { code: string };
+  assert.equal(reuse.code, 'VXM_ERR_NODE_ID_REMOVED');
+  // The rebuilt cluster tolerates a failure again: kill the survivor, 4 and 5 elect a leader and write.
+  managers.get(keep)!.proc!.kill('SIGKILL');
+  const l3 = await waitLeader([4, 5], 5000);
+  const w5 = await curl(['-X', 'PUT', '--data', 'v5', '-L', `http://${addr(l3)}:2378/v1/kv/q`]);
+  assert.match(w5.out, /"index"/, `after losing ${keep} from the rebuilt cluster: ${w5.out}`);
+  // Remove the dead manager; then a restarted member finds its peers from the replicated
+  // membership, not from its flags (it is given only itself).
+  const del = await curl(['-X', 'DELETE', '-L', `http://${addr(l3)}:2378/v1/members/${keep}`]);
+  assert.match(del.out, /"index"/, `removing ${keep}: ${del.out}`);
+  const other45 = l3 === 4 ? 5 : 4;
+  managers.get(other45)!.proc!.kill('SIGKILL');
+  await managers.get(other45)!.proc!.exited;
+  start(other45, [other45], '3');
+  const l4 = await waitLeader([4, 5], 10_000);
+  const w6 = await curl(['-X', 'PUT', '--data', 'v6', '-L', `http://${addr(l4)}:2378/v1/kv/q`]);
+  assert.match(w6.out, /"index"/, `with both of 4 and 5 (one restarted knowing only itself): ${w6.out}`);
   await stopAll();
 });
 

@@ -115,12 +115,13 @@ program
   .description('run one Raft manager (TCP 2377) with the replicated key-value map and its HTTP API')
   .requiredOption('--id <n>', 'this manager\'s id (unique, never reused)')
   .requiredOption('--data-dir <dir>', 'where the WAL and snapshots live')
-  .requiredOption('--peers <list>', 'every manager of the cluster as id=address, e.g. 1=10.0.0.1,2=10.0.0.2,3=10.0.0.3')
+  .requiredOption('--peers <list>', 'every manager of the cluster as id=address, e.g. 1=10.0.0.1,2=10.0.0.2,3=10.0.0.3 (with --join: this one and the managers already running)')
   .option('--cluster-id <n>', 'cluster identity: managers of other clusters are refused', '1')
   .option('--raft-port <port>', 'raft port (swarm: 2377)', '2377')
   .option('--api-port <port>', 'HTTP API port', '2378')
   .option('--tick-ms <ms>', 'raft tick (default 25: election timeout 250-500 ms)')
   .option('--force-new-cluster', 'come back as the only voter from this manager\'s state (quorum lost for good)')
+  .option('--join', 'a new manager for a running cluster: wait to be added (POST /v1/members on the leader) instead of bootstrapping')
   .action(async (opts: ManagerCliOptions) => {
     try {
       await runManager(opts, emit);

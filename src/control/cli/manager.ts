@@ -18,6 +18,7 @@ export interface ManagerCliOptions {
   raftPort: string;
   apiPort: string;
   forceNewCluster?: boolean;
+  join?: boolean;
   tickMs?: string;
 }
 
@@ -52,13 +53,15 @@ export async function runManager(o: ManagerCliOptions, emit: (e: Record<string, 
     id, clusterId: int(o.clusterId, '--cluster-id', 0, 0xffffffff), dataDir: o.dataDir, peers, bindHost: self.host, sm: state,
     ...(o.tickMs ? { tickMs: int(o.tickMs, '--tick-ms', 1, 10_000) } : {}),
     ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
+    ...(o.join ? { join: true } : {}),
     onRoleChange: (role, leader, term) => emit({ event: 'role', id, role, leader, term, at: Date.now() }),
   });
   await raft.start();
   const api = await serveKvApi(raft, state, {
     host: self.host, port: apiPort,
+    raftPort,
     apiUrlOf: (m) => {
-      const p = peers.find((x) => x.id === m);
+      const p = raft.memberAddress(m);
       return p ? `http://${isIP(p.host) === 6 ? `[${p.host}]` : p.host}:${apiPort}` : undefined;
     },
   });

@@ -12,7 +12,9 @@
 //                               uv snapOffset  uv snapTotal  bytes chunk
 // Nothing may follow. A new field means a new version; decoders refuse versions they do not know.
 //
-// ConfChange layout (the data of an ENTRY_CONF_CHANGE entry): u8 version(=1) u8 type uv nodeId.
+// ConfChange layout (the data of an ENTRY_CONF_CHANGE entry): u8 version(=1) u8 type uv nodeId;
+// with a context (etcd's ConfChange.Context, e.g. the new member's address): u8 version(=2)
+// u8 type uv nodeId bytes context. A change without a context is still written as version 1.
 
 import type { ConfChange, Entry, Message } from './types.js';
 import { ConfChangeType, isLocalMessage, MESSAGE_TYPE_COUNT, MessageType } from './types.js';
@@ -231,21 +233,30 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
   };
 }
 
+/** Protocol (ours): the ConfChange layout that carries a context. */
+const CONF_CHANGE_V2 = 2;
+/** Implementation: the largest conf change context accepted (a member's address is far below). */
+const MAX_CONF_CONTEXT = 4096;
+
 export function encodeConfChange(cc: ConfChange): Uint8Array {
-  const w = new Writer(12);
-  w.u8(CODEC_VERSION);
+  const ctx = cc.context;
+  const w = new Writer(16 + (ctx?.length ?? 0));
+  w.u8(ctx && ctx.length > 0 ? CONF_CHANGE_V2 : CODEC_VERSION);
   w.u8(cc.type);
   w.uv(cc.nodeId);
+  if (ctx && ctx.length > 0) w.bytes(ctx);
   return w.finish();
 }
 
-/** Undefined if `data` is not a version-1 ConfChange with a known type and a non-zero ID. */
+/** Undefined if `data` is not a version-1 or -2 ConfChange with a known type and a non-zero ID. */
 export function decodeConfChange(data: Uint8Array): ConfChange | undefined {
   const r = new Reader(data);
   const v = r.u8();
   const t = r.u8();
   const id = r.uv();
-  if (r.fail !== null || v !== CODEC_VERSION || r.remaining() !== 0 || id === 0) return undefined;
+  if (v !== CODEC_VERSION && v !== CONF_CHANGE_V2) return undefined;
+  const context = v === CONF_CHANGE_V2 ? r.bytes() : undefined;
+  if (r.fail !== null || r.remaining() !== 0 || id === 0 || (context && context.length > MAX_CONF_CONTEXT)) return undefined;
   if (t !== ConfChangeType.AddVoter && t !== ConfChangeType.AddLearner && t !== ConfChangeType.Remove && t !== ConfChangeType.PromoteLearner) return undefined;
-  return { type: t, nodeId: id };
+  return context && context.length > 0 ? { type: t, nodeId: id, context } : { type: t, nodeId: id };
 }

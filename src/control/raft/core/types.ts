@@ -145,6 +145,8 @@ export const CONF_CHANGE_NAMES: readonly string[] = ['add-voter', 'add-learner',
 export interface ConfChange {
   type: ConfChangeType;
   nodeId: number;
+  /** Opaque to the core, replicated with the change (etcd's Context): the driver puts the new member's address here. */
+  context?: Uint8Array;
 }
 
 export function entryBytes(e: Entry): number {

@@ -9,6 +9,10 @@
 //   GET    /v1/objects/<kind>/<id>[?stale=1]       → the object | 404
 //   GET    /v1/watch?from=<index>[&kinds=a,b]      → changes from that index on, one JSON line each
 //                                                    (410 VXM_ERR_STORE_COMPACTED: list, then watch from its index + 1)
+//   GET    /v1/members                             → the managers: id, voter|learner, address, replication
+//   POST   /v1/members             body = {"id":4,"host":"10.0.0.4"[,"port":2377]} → 200 {"index":n}
+//                                                    adds a manager started with --join: learner, catch-up, voter
+//   DELETE /v1/members/<id>                        → 200 {"index":n}  (the id is never reused)
 //   GET    /v1/status                              → the Raft status of this manager
 //   POST   /v1/leader?to=<id>                      → transfer leadership
 //
@@ -18,11 +22,12 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { VxmeshError, SetupError } from '../../../errors.js';
-import { NotLeaderError, ProposalDroppedError } from '../core/errors.js';
+import { ConfChangeError, NotLeaderError, ProposalDroppedError } from '../core/errors.js';
 import { KINDS, StoreError, encodeTransaction, type ApplyResult, type Kind } from '../../store/index.js';
 import { encodeKvCommand, type KvResult } from './kv.js';
 import { CMD_KV, CMD_STORE, tagCommand, type ManagerState } from './manager-state.js';
-import type { RaftNode } from './raft-node.js';
+import { MemberError, type RaftNode } from './raft-node.js';
+import { isIP } from 'node:net';
 
 /** Implementation: largest value accepted (the store's objects are small). */
 const MAX_BODY = 1 << 20;
@@ -32,6 +37,10 @@ export interface ApiOptions {
   port: number;
   /** The API address of a manager id (for redirects to the leader). */
   apiUrlOf: (id: number) => string | undefined;
+  /** The Raft port a new member listens on when POST /v1/members names none (this manager's). */
+  raftPort: number;
+  /** How long POST /v1/members waits for the new manager to catch up. Default 30 s. */
+  memberTimeoutMs?: number;
   timeoutMs?: number;
 }
 
@@ -92,9 +101,39 @@ export async function serveKvApi(raft: RaftNode, state: ManagerState, o: ApiOpti
       return undefined;
     }
   };
+  /** A membership change: redirected off the leader; its refusals are the caller's to fix (409/404). */
+  const member = async (res: ServerResponse, path: string, change: () => Promise<{ index: number }>): Promise<void> => {
+    try {
+      send(res, 200, await change());
+    } catch (err) {
+      if (err instanceof NotLeaderError) return redirect(res, path, err);
+      if (err instanceof ConfChangeError) return send(res, 409, errorBody(err));
+      if (err instanceof MemberError) return send(res, err.code === 'VXM_ERR_MEMBER_NOT_FOUND' ? 404 : err.code === 'VXM_ERR_MEMBER_EXISTS' ? 409 : 503, errorBody(err));
+      throw err;
+    }
+  };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     try {
+      if (url.pathname === '/v1/members' && req.method === 'GET') return send(res, 200, { members: raft.members(), leader: raft.leader });
+      if (url.pathname === '/v1/members' && req.method === 'POST') {
+        let body: { id?: unknown; host?: unknown; port?: unknown };
+        try {
+          body = JSON.parse(await readBody(req)) as typeof body;
+        } catch (err) {
+          if (err instanceof VxmeshError) throw err;
+          body = {};
+        }
+        const id = body.id;
+        const host = body.host;
+        const port = body.port ?? o.raftPort;
+        if (!Number.isSafeInteger(id) || (id as number) <= 0 || typeof host !== 'string' || isIP(host) === 0 || !Number.isInteger(port) || (port as number) <= 0 || (port as number) > 65535) {
+          return send(res, 400, { code: 'VXM_ERR_BAD_REQUEST', message: 'send {"id":<new manager id>,"host":"<its IP address>"[,"port":<its raft port, default this one\'s>]}' });
+        }
+        return member(res, url.pathname, () => raft.addMember(id as number, { host, port: port as number }, o.memberTimeoutMs));
+      }
+      const mm = /^\/v1\/members\/(\d+)$/.exec(url.pathname);
+      if (mm && req.method === 'DELETE') return member(res, url.pathname, () => raft.removeMember(Number(mm[1])));
       if (url.pathname === '/v1/status' && req.method === 'GET') return send(res, 200, raft.status());
       if (url.pathname === '/v1/leader' && req.method === 'POST') {
         const to = Number(url.searchParams.get('to'));

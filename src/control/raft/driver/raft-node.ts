@@ -17,6 +17,7 @@ import { RawNode, type Ready } from '../core/raw-node.js';
 import { ConfChangeType, ENTRY_CONF_CHANGE, MessageType, Role, type ConfState, type Entry, type Snapshot, type Storage } from '../core/types.js';
 import { NodeFs } from '../storage/fs.js';
 import { RaftStorage } from '../storage/storage.js';
+import { decodeMemberContext, encodeMemberContext, Members, type MemberAddress } from './members.js';
 import { RaftTransport, type PeerAddress } from './transport.js';
 
 /** What Raft replicates: deterministic, applied in log order on every manager. */
@@ -35,6 +36,14 @@ export class NoQuorumError extends VxmeshError {
   }
 }
 
+/** A membership request that cannot be carried out as asked (the answer says what to do instead). */
+export class MemberError extends VxmeshError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'MemberError';
+  }
+}
+
 export interface RaftNodeOptions {
   id: number;
   clusterId: number;
@@ -48,6 +57,12 @@ export interface RaftNodeOptions {
   snapshotEvery?: number;
   /** Swarm's --force-new-cluster: come back as the only voter from this node's state. */
   forceNewCluster?: boolean;
+  /**
+   * A fresh manager joining a running cluster: it bootstraps no configuration of its own and
+   * waits for the leader to add it (POST /v1/members on the leader) and send it a snapshot.
+   * `peers` then names the managers it should accept connections from (the leader at least).
+   */
+  join?: boolean;
   onRoleChange?: (role: string, leader: number, term: number) => void;
 }
 
@@ -116,6 +131,10 @@ export class RaftNode {
   #snapshotNow = false;
   /** force-new-cluster: the one-voter configuration is not in a snapshot yet. */
   #forcePending = false;
+  /** Where each manager listens, and the ids removed for good (replicated, see members.ts). */
+  readonly #members = new Members();
+  /** Membership changes waiting for their entry to be applied here. */
+  readonly #confWaits: { index: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
 
   constructor(o: RaftNodeOptions) {
     this.#o = o;
@@ -123,40 +142,46 @@ export class RaftNode {
     this.storage = RaftStorage.open(o.dataDir, new NodeFs(), { preallocate: true });
     const st = this.storage.initialState();
     const snap = this.storage.snapshot();
-    if (st.hardState.term === 0 && snap.meta.index === 0 && this.storage.lastIndex() === 0) {
+    const self = o.peers.find((p) => p.id === o.id);
+    if (!self) throw new VxmeshError('VXM_ERR_CONFIG', `raft: manager ${o.id} is not in the peer list: add it`);
+    for (const p of o.peers) this.#members.addresses.set(p.id, { host: p.host, port: p.port });
+    if (st.hardState.term === 0 && snap.meta.index === 0 && this.storage.lastIndex() === 0 && !o.join) {
       // A fresh manager of a new cluster: every one bootstraps the same configuration as a
       // snapshot at index 1, term 1 (the state machine empty), so no manager needs a leader
       // to learn who the voters are.
-      const boot: Snapshot = { meta: { index: 1, term: 1, conf: { voters: o.peers.map((p) => p.id).sort((a, b) => a - b), learners: [] } }, data: o.sm.snapshot() };
+      const boot: Snapshot = { meta: { index: 1, term: 1, conf: { voters: o.peers.map((p) => p.id).sort((a, b) => a - b), learners: [] } }, data: this.#members.wrap(o.sm.snapshot()) };
       this.storage.applySnapshot(boot);
       this.storage.setHardState({ term: 1, vote: 0, commit: 1 });
     }
     const s2 = this.storage.snapshot();
-    o.sm.restore(s2.data);
+    if (s2.meta.index > 0) o.sm.restore(this.#members.unwrap(s2.data));
+    // Addresses from the flags fill in what the snapshot does not know (an older snapshot);
+    // the replicated list wins, and conf changes replayed below update it.
+    for (const p of o.peers) if (!this.#members.addresses.has(p.id) && !this.#members.removed.has(p.id)) this.#members.addresses.set(p.id, { host: p.host, port: p.port });
     this.#applied = s2.meta.index;
     this.#conf = { voters: [...s2.meta.conf.voters], learners: [...s2.meta.conf.learners] };
     let forced: ConfState | undefined;
-    let removed: number[] = [];
     if (o.forceNewCluster) {
       forced = { voters: [o.id], learners: [] };
-      const old = [...this.#conf.voters, ...this.#conf.learners].filter((v) => v !== o.id);
+      // The old managers' ids are never reused (swarm: they rejoin as new managers).
+      for (const v of [...this.#conf.voters, ...this.#conf.learners, ...this.#members.addresses.keys()]) {
+        if (v === o.id) continue;
+        this.#members.removed.add(v);
+        this.#members.addresses.delete(v);
+      }
       this.#conf = forced;
       this.#forcePending = true;
-      removed = old;
     }
     const cfg = defaultRaftConfig(o.id, coreStorage(this.storage, forced), (n) => randomInt(n));
     cfg.applied = this.#applied;
     // Commit notices ride on the next MsgApp or heartbeat (config.ts: one message and one
     // follower WAL write fewer per write).
     cfg.piggybackCommit = true;
-    // The old managers' ids are never reused (swarm: they rejoin as new managers).
-    if (forced) cfg.removedIds = removed;
+    cfg.removedIds = [...this.#members.removed];
     this.node = new RawNode(cfg);
-    const self = o.peers.find((p) => p.id === o.id);
-    if (!self) throw new VxmeshError('VXM_ERR_CONFIG', `raft: manager ${o.id} is not in the peer list: add it`);
     this.transport = new RaftTransport({
       self: o.id, clusterId: o.clusterId, bindHost: o.bindHost, port: self.port,
-      peers: o.forceNewCluster ? [self] : o.peers,
+      peers: [...this.#members.addresses].map(([id, a]) => ({ id, host: a.host, port: a.port })),
       onMessage: (from, bytes) => this.#onMessage(from, bytes),
       onBatchEnd: () => this.#schedule(),
       onUnreachable: (peer) => this.node.reportUnreachable(peer),
@@ -252,6 +277,95 @@ export class RaftNode {
     };
   }
 
+  /** Every manager in the configuration, with its address and, on the leader, how far it has replicated. */
+  members(): { id: number; role: 'voter' | 'learner'; host?: string; port?: number; match?: number; leader: boolean }[] {
+    const st = this.node.status();
+    const row = (id: number, role: 'voter' | 'learner') => {
+      const a = this.#members.addresses.get(id);
+      const pr = st.progress.get(id);
+      return { id, role, ...(a ? { host: a.host, port: a.port } : {}), ...(pr ? { match: pr.match } : {}), leader: id === this.#leader };
+    };
+    return [...this.#conf.voters.map((id) => row(id, 'voter')), ...this.#conf.learners.map((id) => row(id, 'learner'))];
+  }
+
+  /** The address of a manager, if the configuration knows it. */
+  memberAddress(id: number): MemberAddress | undefined {
+    return this.#members.addresses.get(id);
+  }
+
+  /**
+   * Adds a manager the safe way (Raft thesis §4.2.1): first as a learner that receives the log
+   * without voting, then, once it has caught up with the commit index, promoted to voter, so
+   * the quorum never waits on a manager that is still downloading the state. On the leader
+   * only (NotLeaderError otherwise). The new manager must already run with `join`.
+   */
+  async addMember(id: number, address: MemberAddress, timeoutMs = 30_000): Promise<{ index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.#conf.voters.includes(id)) throw new MemberError('VXM_ERR_MEMBER_EXISTS', `manager ${id} is already a voter: nothing to do`);
+    if (!this.#conf.learners.includes(id)) {
+      const r = this.node.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: id, context: encodeMemberContext(address) });
+      this.#schedule();
+      await this.#waitApplied(r.index, deadline);
+      if (!this.#conf.learners.includes(id)) throw new NoQuorumError(`raft: the change adding manager ${id} was lost to a leader change; retry`);
+    }
+    // Catch-up: the learner's log must reach what is committed now.
+    const target = this.node.status().commit;
+    for (;;) {
+      const pr = this.node.status().progress.get(id);
+      if (pr && pr.match >= target) break;
+      if (this.#role !== 'StateLeader') throw new NoQuorumError(`raft: leadership moved while manager ${id} was catching up; it stays a learner: POST it again to the new leader`);
+      if (Date.now() > deadline) {
+        throw new MemberError('VXM_ERR_MEMBER_NOT_CAUGHT_UP', `manager ${id} did not catch up with the log in time (replicated ${pr?.match ?? 0} of ${target}); it stays a learner: check that it runs with --join and that ${address.host}:${address.port} is reachable, then POST it again, or DELETE it`);
+      }
+      await new Promise((r) => setTimeout(r, this.#o.tickMs ?? DEFAULT_TICK_MS));
+    }
+    const r = this.node.proposeConfChange({ type: ConfChangeType.PromoteLearner, nodeId: id });
+    this.#schedule();
+    await this.#waitApplied(r.index, deadline);
+    if (!this.#conf.voters.includes(id)) throw new NoQuorumError(`raft: the promotion of manager ${id} was lost to a leader change; it stays a learner: POST it again`);
+    return { index: r.index };
+  }
+
+  /** Removes a manager from the configuration for good (its id is never reused). On the leader only. */
+  async removeMember(id: number, timeoutMs = 10_000): Promise<{ index: number }> {
+    if (!this.#conf.voters.includes(id) && !this.#conf.learners.includes(id)) throw new MemberError('VXM_ERR_MEMBER_NOT_FOUND', `manager ${id} is not in the configuration: see GET /v1/members`);
+    const r = this.node.proposeConfChange({ type: ConfChangeType.Remove, nodeId: id });
+    this.#schedule();
+    await this.#waitApplied(r.index, Date.now() + timeoutMs);
+    return { index: r.index };
+  }
+
+  #waitApplied(index: number, deadline: number): Promise<void> {
+    if (this.#applied >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#confWaits.findIndex((w) => w.timer === timer);
+        if (i >= 0) this.#confWaits.splice(i, 1);
+        reject(new NoQuorumError(`raft: the membership change at index ${index} was not applied in time: no quorum of managers is reachable (it may still be applied if one returns)`));
+      }, Math.max(0, deadline - Date.now()));
+      this.#confWaits.push({ index, resolve, reject, timer });
+    });
+  }
+
+  #resolveConfWaits(): void {
+    for (let i = 0; i < this.#confWaits.length;) {
+      const w = this.#confWaits[i]!;
+      if (this.#applied >= w.index) {
+        clearTimeout(w.timer);
+        this.#confWaits.splice(i, 1);
+        w.resolve();
+      } else {
+        i++;
+      }
+    }
+  }
+
+  /** The transport talks to exactly the managers with an address that are not removed. */
+  #syncPeers(): void {
+    for (const [id, a] of this.#members.addresses) this.transport.addPeer({ id, host: a.host, port: a.port });
+    for (const p of this.transport.peers()) if (!this.#members.addresses.has(p.id)) this.transport.removePeer(p.id);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -267,6 +381,11 @@ export class RaftNode {
       r.reject(new VxmeshError('VXM_ERR_CLOSED', 'raft: the manager stopped'));
     }
     this.#reads.length = 0;
+    for (const w of this.#confWaits) {
+      clearTimeout(w.timer);
+      w.reject(new VxmeshError('VXM_ERR_CLOSED', 'raft: the manager stopped'));
+    }
+    this.#confWaits.length = 0;
     // An fdatasync in flight owns the WAL's fd until it returns.
     if (!this.#syncing) this.storage.close();
   }
@@ -355,7 +474,7 @@ export class RaftNode {
     if (this.#forcePending && this.#role === 'StateLeader' && this.#applied > this.storage.snapshot().meta.index) {
       // force-new-cluster is durable once a snapshot says this manager is the only voter
       // (the snapshot's configuration is what every later start reads).
-      this.storage.createSnapshot(this.#applied, this.#conf, this.#o.sm.snapshot());
+      this.storage.createSnapshot(this.#applied, this.#conf, this.#members.wrap(this.#o.sm.snapshot()));
       this.#forcePending = false;
     }
     this.#maybeSnapshot();
@@ -370,11 +489,13 @@ export class RaftNode {
     if (!leading) this.transport.flush();
     // 3. apply
     if (rd.snapshot) {
-      this.#o.sm.restore(rd.snapshot.data);
+      this.#o.sm.restore(this.#members.unwrap(rd.snapshot.data));
+      this.#syncPeers();
       this.#applied = rd.snapshot.meta.index;
       this.#conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
     }
     for (const e of rd.committedEntries) this.#apply(e);
+    if (this.#confWaits.length > 0) this.#resolveConfWaits();
     // 4. reads
     for (const rs of rd.readStates) {
       const c = rs.requestCtx;
@@ -402,6 +523,14 @@ export class RaftNode {
       const cc = decodeConfChange(e.data);
       if (cc) {
         this.#conf = this.node.applyConfChange(cc);
+        if (cc.type === ConfChangeType.Remove) {
+          this.#members.addresses.delete(cc.nodeId);
+          this.#members.removed.add(cc.nodeId);
+        } else {
+          const a = decodeMemberContext(cc.context);
+          if (a) this.#members.addresses.set(cc.nodeId, a);
+        }
+        this.#syncPeers();
         // A member that joins after the newest snapshot must not be sent a snapshot whose
         // configuration predates it (the core refuses such a snapshot, as etcd's does): take a
         // fresh one now. Found by the simulator (test/sim/raft, --no-snapshot-on-join).
@@ -441,7 +570,7 @@ export class RaftNode {
     const now = this.#snapshotNow && this.#applied > snapIndex;
     this.#snapshotNow = false;
     if (!now && this.#applied - snapIndex < every) return;
-    this.storage.createSnapshot(this.#applied, this.#conf, this.#o.sm.snapshot());
+    this.storage.createSnapshot(this.#applied, this.#conf, this.#members.wrap(this.#o.sm.snapshot()));
     this.counters.snapshots++;
     const keepFrom = this.#applied - CATCH_UP_ENTRIES;
     if (keepFrom > this.storage.firstIndex()) this.storage.compact(keepFrom);

@@ -70,6 +70,8 @@ export class RaftTransport {
   readonly #o: TransportOptions;
   readonly #out = new Map<number, Outbound>();
   readonly #inbound = new Set<Socket>();
+  /** Inbound sockets whose hello named a peer, by that peer. */
+  readonly #inboundFrom = new Map<Socket, number>();
   #server: Server | undefined;
   #closed = false;
   /** Sockets corked by #write since the last flush. */
@@ -93,6 +95,36 @@ export class RaftTransport {
     });
     srv.on('error', () => {});
     for (const o of this.#out.values()) this.#connect(o);
+  }
+
+  /**
+   * A manager joined (its conf change was applied): connect to it and accept its connections.
+   * A known peer whose address changed is reconnected at the new one.
+   */
+  addPeer(p: PeerAddress): void {
+    if (p.id === this.#o.self || this.#closed) return;
+    const old = this.#out.get(p.id);
+    if (old && old.peer.host === p.host && old.peer.port === p.port) return;
+    if (old) this.removePeer(p.id);
+    const o: Outbound = { peer: p, socket: undefined, connected: false, queue: [], backoff: BACKOFF_MIN_MS, timer: undefined };
+    this.#out.set(p.id, o);
+    if (this.#server) this.#connect(o);
+  }
+
+  /** A manager left: close the connection to it and refuse its connections from now on. */
+  removePeer(id: number): void {
+    const o = this.#out.get(id);
+    if (!o) return;
+    this.#out.delete(id);
+    if (o.timer) clearTimeout(o.timer);
+    const s = o.socket;
+    o.socket = undefined; // so the close handler does not reconnect
+    s?.destroy();
+    for (const [sock, from] of this.#inboundFrom) if (from === id) sock.destroy();
+  }
+
+  peers(): PeerAddress[] {
+    return [...this.#out.values()].map((o) => o.peer);
   }
 
   /** Queues one encoded Raft message for `to`; never blocks, never throws. */
@@ -193,7 +225,10 @@ export class RaftTransport {
     s.setNoDelay(true);
     this.#inbound.add(s);
     s.on('error', () => {});
-    s.on('close', () => this.#inbound.delete(s));
+    s.on('close', () => {
+      this.#inbound.delete(s);
+      this.#inboundFrom.delete(s);
+    });
     let from = 0;
     let buf: Buffer = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
@@ -217,6 +252,7 @@ export class RaftTransport {
             s.destroy();
             return;
           }
+          this.#inboundFrom.set(s, from);
           continue;
         }
         this.counters.framesIn++;

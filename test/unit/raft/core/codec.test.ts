@@ -47,3 +47,15 @@ test('conf change round-trip and refusal', () => {
   assert.equal(decodeConfChange(new Uint8Array([1, 9, 4])), undefined);
   assert.equal(decodeConfChange(new Uint8Array([1, 0, 0])), undefined);
 });
+
+test('conf change with a context (version 2): round-trip, version 1 without one, refusal of damage', () => {
+  const ctx = new TextEncoder().encode('{"host":"10.0.0.4","port":2377}');
+  const b = encodeConfChange({ type: 1, nodeId: 4, context: ctx });
+  assert.equal(b[0], 2);
+  assert.deepEqual(decodeConfChange(b), { type: 1, nodeId: 4, context: ctx });
+  assert.equal(encodeConfChange({ type: 1, nodeId: 4, context: new Uint8Array(0) })[0], 1, 'an empty context is version 1');
+  for (let n = 0; n < b.length; n++) assert.equal(decodeConfChange(b.subarray(0, n)), undefined, `prefix ${n}`);
+  assert.equal(decodeConfChange(new Uint8Array([...b, 0])), undefined, 'trailing byte');
+  assert.equal(decodeConfChange(encodeConfChange({ type: 1, nodeId: 4, context: new Uint8Array(5000) })), undefined, 'context over 4 KiB');
+  assert.equal(decodeConfChange(new Uint8Array([3, 1, 4])), undefined, 'unknown version');
+});
