@@ -110,6 +110,7 @@ export interface AgentConfig {
   services?: unknown[];
   dns?: { upstreams: string[] };
   metrics?: { address: string; port: number };
+  gossip?: { join: string[] };
 }
 
 // ── the topology's parts ───────────────────────────────────────────────────────────────────
@@ -322,6 +323,11 @@ export interface OverlayTopologyOptions {
    * answer their own names and refuse the rest, so no query ever leaves the lab.
    */
   dnsUpstreams?: string[];
+  /**
+   * Agents find each other's endpoints by gossip on 7946 (each joins the others) instead of
+   * listing them as static peers.
+   */
+  gossip?: boolean;
   /** Use this lab (default: a new one, destroyed by destroy()). */
   lab?: Lab;
   /** Progress messages (default: silent). */
@@ -456,8 +462,9 @@ export class OverlayTopology {
     for (const host of this.hosts) {
       const peers: AgentConfig['peers'] = [];
       const ingress = this.options.ingress ?? false;
+      const gossip = this.options.gossip ?? false;
       for (const other of this.hosts) {
-        if (other === host) continue;
+        if (other === host || gossip) continue;
         for (const task of other.tasks) peers.push({ network: NETWORK_NAME, ipv4: task.ipv4, ipv6: task.ipv6, vtep: other.underlay.address });
         if (ingress) peers.push({ network: NETWORK_NAME, ipv4: hostEndpointIpv4(other.index), ipv6: hostEndpointIpv6(other.index), vtep: other.underlay.address, host: true });
       }
@@ -478,6 +485,7 @@ export class OverlayTopology {
         dns: { upstreams: this.options.dnsUpstreams ?? [] },
         // Each agent has its own namespace, so every one can serve Docker's metrics port.
         metrics: { address: '127.0.0.1', port: 9323 },
+        ...(gossip ? { gossip: { join: this.hosts.filter((o) => o !== host).map((o) => o.underlay.address) } } : {}),
       };
       writeFileSync(host.configPath, `${JSON.stringify(host.config, null, 2)}\n`);
     }
@@ -487,13 +495,19 @@ export class OverlayTopology {
   async startAgents(options: { readyTimeoutMs?: number; lifetimeMs?: number } = {}): Promise<void> {
     const missing = missingAgentPieces();
     if (missing) throw new LabCommandError(missing, [AGENT_MAIN]);
-    const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
-    for (const host of this.hosts) {
-      if (host.agent?.process.running) throw new LabCommandError(`Agent ${host.name} is already running`, []);
-      const proc = this.lab.spawn(host.ns, [process.execPath, AGENT_MAIN, 'dataplane', '--config', host.configPath], { lifetimeMs: options.lifetimeMs ?? 30 * 60_000 });
-      host.agent = new VxmeshAgent(host, proc);
-    }
-    await Promise.all(this.hosts.map((h) => h.agent!.waitReady(readyTimeoutMs)));
+    await Promise.all(this.hosts.map((h) => this.startAgent(h, options)));
+  }
+
+  /** Starts (or restarts, after it stopped) the agent of one host and waits for its ready line. */
+  async startAgent(host: OverlayHost, options: { readyTimeoutMs?: number; lifetimeMs?: number } = {}): Promise<VxmeshAgent> {
+    const missing = missingAgentPieces();
+    if (missing) throw new LabCommandError(missing, [AGENT_MAIN]);
+    if (host.agent?.process.running) throw new LabCommandError(`Agent ${host.name} is already running`, []);
+    const proc = this.lab.spawn(host.ns, [process.execPath, AGENT_MAIN, 'dataplane', '--config', host.configPath], { lifetimeMs: options.lifetimeMs ?? 30 * 60_000 });
+    const agent = new VxmeshAgent(host, proc);
+    host.agent = agent;
+    await agent.waitReady(options.readyTimeoutMs ?? 20_000);
+    return agent;
   }
 
   /** Stops every running agent (SIGTERM) and returns their final stats by host name. */

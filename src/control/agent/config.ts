@@ -127,6 +127,23 @@ export interface AgentConfig {
   dns: { domain: string; ttl: number; upstreams: { address: string; port: number }[] };
   /** Prometheus metrics on http://address:port/metrics (off unless configured; Docker's port is 9323). */
   metrics?: { address: string; port: number } | undefined;
+  /**
+   * Endpoint discovery by gossip (swarm's networkdb over memberlist, on 7946): this node
+   * announces its local endpoints and learns every other node's, so `peers` need list none,
+   * and a node that dies (or leaves) has its endpoints dropped everywhere within the SWIM
+   * failure-detection time (about 6 s with the LAN defaults). Off unless configured.
+   */
+  gossip?: {
+    /** Bind address; default the underlay address. */
+    bind: string;
+    port: number;
+    /** Other nodes' gossip addresses (address or address:port), any that are up will do. */
+    join: string[];
+    seal: 'none' | 'auth' | 'encrypt';
+    /** Cluster keys (see `vxmesh gossip --key-file`); required unless seal is none. */
+    keyFile?: string | undefined;
+    clusterLabel?: string | undefined;
+  } | undefined;
 }
 
 export function loadAgentConfig(path: string): AgentConfig {
@@ -377,7 +394,29 @@ export function parseAgentConfig(raw: unknown): AgentConfig {
     metrics = { address, port: int(m.port ?? 9323, 'metrics.port', 1, 65535) };
   }
 
-  return { node, underlay, dataplane, networks, endpoints, peers, services, dns, metrics };
+  let gossip: AgentConfig['gossip'];
+  if (root.gossip !== undefined) {
+    const g = obj(root.gossip, 'gossip');
+    const bind = str(g.bind ?? underlay.address, 'gossip.bind');
+    if (isIP(bind) === 0) throw new ConfigError('gossip.bind', `${bind} is not an IP address`);
+    const port = int(g.port ?? 7946, 'gossip.port', 1, 65535);
+    const join = arr(g.join ?? [], 'gossip.join').map((j, i) => {
+      const text = str(j, `gossip.join[${i}]`);
+      const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+      const host = m ? m[1]! : text;
+      if (isIP(host) === 0) throw new ConfigError(`gossip.join[${i}]`, `${text} is not an address or address:port`);
+      const p = m ? int(Number(m[2]), `gossip.join[${i}]`, 1, 65535) : port;
+      return isIP(host) === 6 ? `[${host}]:${p}` : `${host}:${p}`;
+    });
+    const seal = str(g.seal ?? 'none', 'gossip.seal');
+    if (seal !== 'none' && seal !== 'auth' && seal !== 'encrypt') throw new ConfigError('gossip.seal', `${seal}: use none, auth or encrypt`);
+    const keyFile = g.keyFile === undefined ? undefined : str(g.keyFile, 'gossip.keyFile');
+    if (seal !== 'none' && keyFile === undefined) throw new ConfigError('gossip.keyFile', `seal ${seal} needs the cluster keys: set keyFile`);
+    const clusterLabel = g.clusterLabel === undefined ? undefined : str(g.clusterLabel, 'gossip.clusterLabel');
+    gossip = { bind, port, join, seal, keyFile, clusterLabel };
+  }
+
+  return { node, underlay, dataplane, networks, endpoints, peers, services, dns, metrics, gossip };
 }
 
 function oneOf<T extends string>(v: unknown, p: string, values: readonly T[]): T {

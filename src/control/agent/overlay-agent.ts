@@ -27,6 +27,7 @@ import { agentRegistry, serveMetrics } from './metrics.js';
 import { ProxyRelay } from './proxy-relay.js';
 import { applyPublishing, removePublishing, type PublishedPort } from './publish.js';
 import { placeHostTun, placeTaskTun } from './task-netns.js';
+import { EndpointGossip, type PeerChange } from './endpoint-gossip.js';
 
 /**
  * Implementation: conntrack slots examined per one-second sweep. The default table has 262144
@@ -50,6 +51,8 @@ export interface AgentStats {
   lb?: Record<string, number>;
   /** The embedded resolver: answered, refused (names it does not own), malformed. */
   dns: Record<string, number>;
+  /** Endpoint gossip: peers learned and dropped, and the members this node sees alive. */
+  gossip?: Record<string, number>;
 }
 
 export class OverlayAgent {
@@ -70,6 +73,10 @@ export class OverlayAgent {
   readonly #names = new Map<string, NameTable>();
   #dnsTick: NodeJS.Timeout | undefined;
   readonly #loopDelay: IntervalHistogram;
+  /** Endpoint discovery on 7946, when the config has a gossip section. */
+  gossip: EndpointGossip | undefined;
+  /** Called for every remote endpoint gossip adds, updates or removes. */
+  onPeer: ((c: PeerChange) => void) | undefined;
 
   constructor(config: AgentConfig) {
     this.config = config;
@@ -202,6 +209,10 @@ export class OverlayAgent {
    * route to the VIPs).
    */
   async listen(): Promise<void> {
+    if (this.config.gossip) {
+      this.gossip = new EndpointGossip({ config: this.config, tables: this.dataplane.tables, onPeer: (c) => this.onPeer?.(c) });
+      await this.gossip.start();
+    }
     const m = this.config.metrics;
     if (m) this.#metrics = await serveMetrics(agentRegistry(() => this.stats(), this.config.node), m.address, m.port);
     for (const svc of this.config.services) {
@@ -247,7 +258,13 @@ export class OverlayAgent {
       tunOffloads: Object.fromEntries(this.#tuns.map((t) => [t.name, t.offloads])),
       ...(this.config.services.length > 0 ? { lb: this.#lbStats() } : {}),
       dns: Object.fromEntries(DNS_PATH_COUNTER_NAMES.map((n, i) => [n, this.dns.counters[i]!])),
+      ...(this.gossip ? { gossip: { ...this.gossip.counters, membersAlive: this.gossip.node.core.members().filter((x) => x.state === 'alive').length } } : {}),
     };
+  }
+
+  /** Leaves the gossip cluster cleanly (the others drop this node's endpoints at once). */
+  async leave(): Promise<void> {
+    await this.gossip?.leave();
   }
 
   /**
@@ -260,7 +277,7 @@ export class OverlayAgent {
     const needsRestart: string[] = [];
     const cur = this.config;
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a, bytesAsArrays) === JSON.stringify(b, bytesAsArrays);
-    for (const key of ['node', 'underlay', 'dataplane', 'networks', 'endpoints', 'peers', 'dns'] as const) {
+    for (const key of ['node', 'underlay', 'dataplane', 'networks', 'endpoints', 'peers', 'dns', 'gossip'] as const) {
       if (!same(cur[key], next[key])) needsRestart.push(key);
     }
     const byName = new Map(cur.services.map((x) => [x.name, x]));
@@ -324,6 +341,7 @@ export class OverlayAgent {
   }
 
   close(): void {
+    this.gossip?.close();
     this.#metrics?.close();
     this.#metrics = undefined;
     for (const r of this.#relays) r.close();

@@ -56,6 +56,7 @@ async function runDataplane(opts: { config: string }): Promise<void> {
   const config = loadAgentConfig(opts.config);
   agent = new OverlayAgent(config);
   agent.dataplane.onDeviceError = (device, code) => emit({ event: 'device-error', device, code });
+  agent.onPeer = (c) => emit({ event: 'peer', ...c, at: Date.now() });
   agent.start();
   try {
     await agent.listen();
@@ -65,6 +66,7 @@ async function runDataplane(opts: { config: string }): Promise<void> {
   }
   emit({ event: 'ready', node: config.node, endpoints: agent.describeEndpoints(), underlay: agent.stats().underlay });
   if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+  await agent.leave();
   const stats = agent.stats();
   agent.close();
   emit({ event: 'stats', final: true, ...stats });

@@ -54,6 +54,14 @@ export interface GossipNodeOptions {
   maxFrameBytes?: number;
   rejoinIntervalMs?: number;
   onEvent?: (e: MemberEvent) => void;
+  /** Before every core tick (the endpoint tables reap tombstones and send what they queued). */
+  onTick?: (now: number) => void;
+  /**
+   * After the core's output went out: the membership events of that round (often none). What
+   * the hook makes the core produce (a TablesDelegate fencing a dead member, say) is sent
+   * before the hook is called again.
+   */
+  onStep?: (now: number, events: readonly MemberEvent[]) => void;
 }
 
 /** "host:port" with IPv6 hosts in brackets. */
@@ -169,6 +177,7 @@ export class GossipNode {
 
   #tick(): void {
     const t = now();
+    this.#o.onTick?.(t);
     this.core.tick(t);
     const every = this.#o.rejoinIntervalMs ?? DEFAULT_REJOIN_MS;
     // Alone (the first join failed: a seed that was not up yet, a partition at boot): retry
@@ -188,15 +197,29 @@ export class GossipNode {
     this.#flush();
   }
 
-  /** Sends everything the core produced, reports its events, acknowledges. */
+  /** Sends everything the core produced, reports its events, acknowledges; then onStep. */
   #flush(): void {
     const core = this.core;
-    while (!this.#closed && core.hasReady()) {
-      const rd = core.ready();
-      for (const m of rd.messages) this.#send(m);
-      if (this.#o.onEvent) for (const e of rd.events) this.#o.onEvent(e);
-      core.advance();
+    // Bounded: a hook that keeps making output would otherwise spin here.
+    for (let round = 0; round < 8 && !this.#closed; round++) {
+      const events: MemberEvent[] = [];
+      while (!this.#closed && core.hasReady()) {
+        const rd = core.ready();
+        for (const m of rd.messages) this.#send(m);
+        for (const e of rd.events) {
+          events.push(e);
+          this.#o.onEvent?.(e);
+        }
+        core.advance();
+      }
+      this.#o.onStep?.(now(), events);
+      if (!core.hasReady()) return;
     }
+  }
+
+  /** The clock the core runs on (ms); give it to anything that steps with the core (the tables). */
+  now(): number {
+    return now();
   }
 
   #send(m: Outbound): void {
