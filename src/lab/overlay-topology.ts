@@ -481,7 +481,8 @@ export class OverlayTopology {
           ...(ingress ? [{ network: NETWORK_NAME, ipv4: hostEndpointIpv4(host.index), ipv6: hostEndpointIpv6(host.index), tun: HOST_ENDPOINT_TUN, host: true }] : []),
         ],
         peers,
-        ...(this.options.services ? { services: this.options.services } : {}),
+        // With gossip each node lists only its own tasks as backends; the others' come by gossip.
+        ...(this.options.services ? { services: gossip ? localBackendsOnly(this.options.services, host) : this.options.services } : {}),
         dns: { upstreams: this.options.dnsUpstreams ?? [] },
         // Each agent has its own namespace, so every one can serve Docker's metrics port.
         metrics: { address: '127.0.0.1', port: 9323 },
@@ -560,4 +561,14 @@ export class OverlayTopology {
     for (let r = 0; r < rows; r++) out.push(`  ${columns.map((c) => (c[r] ?? '').padEnd(width)).join('').trimEnd()}`);
     return out.join('\n');
   }
+}
+
+/** The services with only the backends that are this host's tasks (by IPv4 or IPv6 text). */
+function localBackendsOnly(services: unknown[], host: OverlayHost): unknown[] {
+  const mine = new Set(host.tasks.flatMap((t) => [t.ipv4, t.ipv6]));
+  return services.map((svc) => {
+    const s = svc as { backends?: { ipv4?: string; ipv6?: string }[] };
+    if (!Array.isArray(s.backends)) return svc;
+    return { ...s, backends: s.backends.filter((b) => (b.ipv4 !== undefined && mine.has(b.ipv4)) || (b.ipv6 !== undefined && mine.has(b.ipv6))) };
+  });
 }

@@ -19,10 +19,15 @@ import { GossipNode } from '../swim/driver/gossip-node.js';
 import { TablesDelegate } from '../swim/tables/delegate.js';
 import { GossipTables, type TableEvent } from '../swim/tables/index.js';
 import { readKeys } from '../cli/gossip.js';
-import type { AgentConfig, EndpointConfig } from './config.js';
+import type { AgentConfig, EndpointConfig, ServiceConfig } from './config.js';
 
 /** Protocol (ours): the gossip table of endpoints, keyed by the endpoint's IPv4 address. */
 export const ENDPOINT_TABLE = 'ep';
+/**
+ * Protocol (ours): the gossip table of service backends, keyed "<service>/<backend name>".
+ * A node announces the backends that are tasks on it; every node balances over all of them.
+ */
+export const BACKEND_TABLE = 'be';
 /** Protocol (ours): endpoint value format version. */
 const VALUE_V1 = 1;
 
@@ -39,7 +44,11 @@ export interface EndpointGossipCounters {
   otherNetwork: number;
   /** Entries whose value does not decode. */
   badValue: number;
+  /** Backend entries for a service this node's config does not have: ignored. */
+  otherService: number;
 }
+
+export type GossipBackend = ServiceConfig['backends'][number];
 
 export interface PeerChange {
   op: 'add' | 'update' | 'remove';
@@ -109,14 +118,42 @@ export function decodeEndpoint(network: string, key: string, value: Uint8Array):
   return { network, ipv4, ipv6, mac: new Uint8Array(macParts.map((x) => parseInt(x, 16))), vtep, port: v.port!, host: v.host };
 }
 
+/** The value a node gossips for one of its local backends. */
+export function encodeBackend(b: GossipBackend): Uint8Array {
+  return enc.encode(JSON.stringify({
+    v: VALUE_V1, weight: b.weight, state: b.state,
+    ...(b.ipv4 !== undefined ? { ipv4: formatIPv4(b.ipv4) } : {}), ...(b.ipv6 ? { ipv6: formatIPv6(b.ipv6) } : {}),
+  }));
+}
+
+/** A backend from a gossiped entry ("<service>/<name>"), or undefined when it is not one. */
+export function decodeBackend(key: string, value: Uint8Array): { service: string; backend: GossipBackend } | undefined {
+  const slash = key.indexOf('/');
+  if (slash <= 0 || slash === key.length - 1) return undefined;
+  let v: { v?: unknown; weight?: unknown; state?: unknown; ipv4?: unknown; ipv6?: unknown };
+  try {
+    v = JSON.parse(dec.decode(value)) as typeof v;
+  } catch {
+    return undefined;
+  }
+  if (v.v !== VALUE_V1 || !Number.isInteger(v.weight) || (v.weight as number) < 0 || (v.weight as number) > 1000) return undefined;
+  if (v.state !== 'active' && v.state !== 'draining' && v.state !== 'down') return undefined;
+  const ipv4 = typeof v.ipv4 === 'string' ? ipv4Or(v.ipv4) : undefined;
+  const ipv6 = typeof v.ipv6 === 'string' ? ipv6Or(v.ipv6) : undefined;
+  if ((v.ipv4 !== undefined && ipv4 === undefined) || (v.ipv6 !== undefined && ipv6 === undefined) || (ipv4 === undefined && ipv6 === undefined)) return undefined;
+  return { service: key.slice(0, slash), backend: { name: key.slice(slash + 1), ipv4, ipv6, weight: v.weight as number, state: v.state } };
+}
+
 export interface EndpointGossipOptions {
   config: AgentConfig;
   tables: TableWriter;
   onPeer?: (c: PeerChange) => void;
+  /** The backends other nodes announce for a service changed (all of them, by name). */
+  onBackends?: (service: string, remote: GossipBackend[]) => void;
 }
 
 export class EndpointGossip {
-  readonly counters: EndpointGossipCounters = { added: 0, updated: 0, removed: 0, conflicts: 0, otherNetwork: 0, badValue: 0 };
+  readonly counters: EndpointGossipCounters = { added: 0, updated: 0, removed: 0, conflicts: 0, otherNetwork: 0, badValue: 0, otherService: 0 };
   readonly node: GossipNode;
   readonly gossipTables: GossipTables;
   readonly #delegate: TablesDelegate;
@@ -124,6 +161,10 @@ export class EndpointGossip {
   /** Peers this module added, by "network/ipv4". */
   readonly #learned = new Map<string, { spec: PeerSpec; owner: string }>();
   readonly #networks: Set<string>;
+  /** Other nodes' backends by service, then by "<service>/<name>" key. */
+  readonly #remoteBackends = new Map<string, Map<string, GossipBackend>>();
+  /** Keys of the backend entries this node announced (to delete the ones that went). */
+  #announced = new Map<string, string>();
 
   constructor(o: EndpointGossipOptions) {
     this.#o = o;
@@ -155,7 +196,35 @@ export class EndpointGossip {
     for (const ep of cfg.endpoints) {
       this.#delegate.set(now, ENDPOINT_TABLE, ep.network, formatIPv4(ep.ipv4), encodeEndpoint(ep, cfg.underlay.addressU32, cfg.underlay.port));
     }
+    this.announceBackends(cfg.services);
     await this.node.start();
+  }
+
+  /**
+   * Announces this node's backends (those whose address is one of its endpoints) and withdraws
+   * the ones no longer there; call again after the services changed (SIGHUP).
+   */
+  announceBackends(services: readonly ServiceConfig[]): void {
+    const now = this.node.now();
+    const cfg = this.#o.config;
+    const next = new Map<string, string>();
+    for (const svc of services) {
+      const local = cfg.endpoints.filter((e) => !e.host && e.network === svc.network);
+      for (const b of svc.backends) {
+        const mine = local.some((e) => (b.ipv4 !== undefined && e.ipv4 === b.ipv4) || (b.ipv6 !== undefined && e.ipv6 !== undefined && Buffer.from(e.ipv6).equals(Buffer.from(b.ipv6))));
+        if (!mine) continue;
+        const key = `${svc.name}/${b.name}`;
+        next.set(key, svc.network);
+        this.#delegate.set(now, BACKEND_TABLE, svc.network, key, encodeBackend(b));
+      }
+    }
+    for (const [key, network] of this.#announced) if (!next.has(key)) this.#delegate.delete(now, BACKEND_TABLE, network, key);
+    this.#announced = next;
+  }
+
+  /** Other nodes' backends of a service, as last gossiped. */
+  remoteBackends(service: string): GossipBackend[] {
+    return [...(this.#remoteBackends.get(service)?.values() ?? [])];
   }
 
   /** Tells the others we leave (they drop our endpoints at once), then closes. */
@@ -174,6 +243,7 @@ export class EndpointGossip {
   }
 
   #apply(ev: TableEvent): void {
+    if (ev.table === BACKEND_TABLE) return this.#applyBackend(ev);
     if (ev.table !== ENDPOINT_TABLE) return;
     if (!this.#networks.has(ev.network)) {
       this.counters.otherNetwork++;
@@ -211,5 +281,30 @@ export class EndpointGossip {
     if (cur) this.counters.updated++;
     else this.counters.added++;
     this.#o.onPeer?.({ op: cur ? 'update' : 'add', network: ev.network, ipv4: ev.key, node: ev.owner, vtep: formatIPv4(spec.vtep) });
+  }
+
+  #applyBackend(ev: TableEvent): void {
+    const slash = ev.key.indexOf('/');
+    const service = slash > 0 ? ev.key.slice(0, slash) : '';
+    const svc = this.#o.config.services.find((x) => x.name === service && x.network === ev.network);
+    if (!svc) {
+      this.counters.otherService++;
+      return;
+    }
+    let remote = this.#remoteBackends.get(service);
+    const had = remote?.has(ev.key) ?? false;
+    if (ev.op === 'delete' || ev.value === null || ev.owner === this.#o.config.node) {
+      if (!had) return;
+      remote!.delete(ev.key);
+    } else {
+      const d = decodeBackend(ev.key, ev.value);
+      if (!d) {
+        this.counters.badValue++;
+        return;
+      }
+      if (!remote) this.#remoteBackends.set(service, (remote = new Map()));
+      remote.set(ev.key, d.backend);
+    }
+    this.#o.onBackends?.(service, this.remoteBackends(service));
   }
 }

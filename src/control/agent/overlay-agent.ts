@@ -20,7 +20,7 @@ import { DNS_PATH_COUNTER_NAMES, DnsPath, type TaskQuery } from '../../dataplane
 import { Forwarder } from '../../dataplane/dns/forwarder.js';
 import { NameTable } from '../../dataplane/dns/records.js';
 import { Resolver } from '../../dataplane/dns/resolver.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, VxmeshError } from '../../errors.js';
 import { formatIPv4, formatIPv6, type AgentConfig, type ServiceConfig } from './config.js';
 import type { Server as HttpServer } from 'node:http';
 import { agentRegistry, serveMetrics } from './metrics.js';
@@ -210,7 +210,10 @@ export class OverlayAgent {
    */
   async listen(): Promise<void> {
     if (this.config.gossip) {
-      this.gossip = new EndpointGossip({ config: this.config, tables: this.dataplane.tables, onPeer: (c) => this.onPeer?.(c) });
+      this.gossip = new EndpointGossip({
+        config: this.config, tables: this.dataplane.tables, onPeer: (c) => this.onPeer?.(c),
+        onBackends: (service) => this.#applyBackends(service),
+      });
       await this.gossip.start();
     }
     const m = this.config.metrics;
@@ -289,18 +292,39 @@ export class OverlayAgent {
       const { backends: ob, ...orest } = old;
       if (!same(nrest, orest)) needsRestart.push(`services.${svc.name} (other than backends)`);
       if (same(nb, ob)) continue;
-      if (svc.mode === 'vip') this.services.setBackends(svc.name, nb);
-      const names = this.#names.get(svc.network);
-      // DNS hands out only backends that take new clients (draining and down ones drop out).
-      names?.setTasks(svc.name, nb.filter((b) => b.ipv4 !== undefined && b.state === 'active').map((b) => ({
-        name: b.name, ipv4: formatIPv4(b.ipv4!), ...(b.ipv6 ? { ipv6: formatIPv6(b.ipv6) } : {}),
-      })));
       old.backends = nb;
+      this.#applyBackends(svc.name);
       updated.push(svc.name);
     }
+    if (updated.length > 0) this.gossip?.announceBackends(cur.services);
     // Host-mode ports follow the local tasks' states (a drained task stops taking new clients).
     if (updated.length > 0 && this.#published) applyPublishing(this.#publishedPorts(), cur.endpoints.filter((e) => e.host).map((e) => e.tun));
     return { updated, needsRestart };
+  }
+
+  /**
+   * A service's backends into the load balancer and DNS: the configured ones plus those other
+   * nodes announce by gossip (a configured name wins). A gossiped backend the tables refuse (a
+   * VIP family it lacks) leaves the service as it was, counted in gossip.conflicts.
+   */
+  #applyBackends(name: string): void {
+    const svc = this.config.services.find((x) => x.name === name);
+    if (!svc) return;
+    const mine = new Set(svc.backends.map((b) => b.name));
+    const all = [...svc.backends, ...(this.gossip?.remoteBackends(name) ?? []).filter((b) => !mine.has(b.name))];
+    if (svc.mode === 'vip') {
+      try {
+        this.services.setBackends(svc.name, all);
+      } catch (err) {
+        if (!(err instanceof VxmeshError) || !this.gossip) throw err;
+        this.gossip.counters.conflicts++;
+        return;
+      }
+    }
+    // DNS hands out only backends that take new clients (draining and down ones drop out).
+    this.#names.get(svc.network)?.setTasks(svc.name, all.filter((b) => b.ipv4 !== undefined && b.state === 'active').map((b) => ({
+      name: b.name, ipv4: formatIPv4(b.ipv4!), ...(b.ipv6 ? { ipv6: formatIPv6(b.ipv6) } : {}),
+    })));
   }
 
   /** Names the resolver does not own go to the configured upstreams over this agent's own socket. */

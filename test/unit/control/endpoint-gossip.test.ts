@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAgentConfig } from '../../../src/control/agent/config.js';
-import { decodeEndpoint, encodeEndpoint, EndpointGossip, ENDPOINT_TABLE } from '../../../src/control/agent/endpoint-gossip.js';
+import { BACKEND_TABLE, decodeBackend, decodeEndpoint, encodeBackend, encodeEndpoint, EndpointGossip, ENDPOINT_TABLE, type GossipBackend } from '../../../src/control/agent/endpoint-gossip.js';
 import type { PeerSpec, TableWriter } from '../../../src/dataplane/tables.js';
 import { TableError } from '../../../src/errors.js';
 import { GossipTables } from '../../../src/control/swim/tables/index.js';
@@ -14,6 +14,7 @@ const config = (node = 'h1') => parseAgentConfig({
   endpoints: [{ network: 'demo', ipv4: '10.0.1.2', ipv6: 'fd00:1::2', tun: 'vxt0', netns: 'task1' }],
   peers: [{ network: 'demo', ipv4: '10.0.1.50', vtep: '198.51.100.50' }],
   gossip: { bind: '127.0.0.1', port: 17946, join: ['198.51.100.12', '198.51.100.13:7000'] },
+  services: [{ name: 'web', network: 'demo', vip: '10.0.1.200', ports: [{ port: 80, targetPort: 8080 }], backends: [{ name: 'web.1', ipv4: '10.0.1.2' }] }],
 });
 
 /** A TableWriter that records peers and refuses duplicates, as the dataplane's does. */
@@ -94,6 +95,41 @@ test('remote entries become peers, updates move them, a gone owner\'s are remove
     assert.equal(fake.peers.has('demo/10.0.1.12'), false);
     assert.deepEqual(changes.at(-1), 'remove 10.0.1.12 h2');
     assert.equal(fake.peers.has('demo/10.0.1.50'), true, 'the configured peer stays');
+  } finally {
+    g.close();
+  }
+});
+
+test('backends: a value round-trips; damaged ones are refused', () => {
+  const b: GossipBackend = { name: 'web.2', ipv4: 0x0a01000c, ipv6: undefined, weight: 3, state: 'draining' };
+  const d = decodeBackend('web/web.2', encodeBackend(b))!;
+  assert.deepEqual(d, { service: 'web', backend: b });
+  const raw = JSON.parse(new TextDecoder().decode(encodeBackend(b))) as Record<string, unknown>;
+  const bad = (o: unknown, key = 'web/web.2') => decodeBackend(key, new TextEncoder().encode(JSON.stringify(o)));
+  assert.equal(bad(raw, 'noslash'), undefined);
+  assert.equal(bad(raw, 'web/'), undefined);
+  assert.equal(bad({ ...raw, state: 'gone' }), undefined);
+  assert.equal(bad({ ...raw, weight: -1 }), undefined);
+  assert.equal(bad({ ...raw, ipv4: '10.0.1' }), undefined);
+  assert.equal(bad({ v: 1, weight: 1, state: 'active' }), undefined, 'no address');
+});
+
+test('other nodes\' backends of a known service are reported; a gone node\'s drop out; unknown services are counted', () => {
+  const seen: string[][] = [];
+  const g = new EndpointGossip({ config: config(), tables: new FakeTables([]), onBackends: (svc, remote) => seen.push([svc, ...remote.map((b) => b.name)]) });
+  try {
+    const h2 = new GossipTables({ self: 'h2', epoch: 9 });
+    const send = (b: { payload: Uint8Array }) => g.gossipTables.receive(1000, 'h2', b.payload);
+    send(h2.set(1000, BACKEND_TABLE, 'demo', 'web/web.2', encodeBackend({ name: 'web.2', ipv4: 0x0a01000c, ipv6: undefined, weight: 1, state: 'active' })));
+    send(h2.set(1000, BACKEND_TABLE, 'demo', 'api/api.1', encodeBackend({ name: 'api.1', ipv4: 0x0a01000d, ipv6: undefined, weight: 1, state: 'active' })));
+    g.step(1000, []);
+    assert.deepEqual(seen, [['web', 'web.2']]);
+    assert.equal(g.counters.otherService, 1);
+    assert.deepEqual(g.remoteBackends('web').map((b) => b.name), ['web.2']);
+    g.gossipTables.memberGone(1001, 'h2', 9);
+    g.step(1001, []);
+    assert.deepEqual(seen.at(-1), ['web']);
+    assert.deepEqual(g.remoteBackends('web'), []);
   } finally {
     g.close();
   }
